@@ -1,0 +1,306 @@
+//! The HTTP API under `/api/v1/`: ingest, read, checkpoint, proofs, public key.
+//!
+//! Every route needs `Authorization: Bearer <token>` except the checkpoint, the proofs, the
+//! public key and health, which anyone may fetch to verify the log. `/v1/` stays reserved for
+//! the provider-compatible gateway routes.
+//!
+//! Ingest contract (`POST /api/v1/events`):
+//! - `Content-Type: application/x-ndjson` (or `application/jsonl`): one event per line, blank
+//!   lines ignored; answered with NDJSON, one `{"id","index","leaf_hash"}` per event in order.
+//! - otherwise the body is JSON: one event object (answered with one object) or an array of
+//!   event objects (answered with an array).
+//! - The whole batch is validated before anything is appended; any bad event rejects the batch
+//!   with 400, a machine-readable code and the line (NDJSON) or one-based item (array). The
+//!   answer comes only once every event of the batch is durable.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http_body_util::{BodyExt as _, Limited};
+use llmtrail_core::Event;
+use llmtrail_ledger::{Journal, Ledger, Receipt};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::auth::Tokens;
+use crate::error::ApiError;
+
+/// Shared state of the API handlers.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The ledger.
+    pub ledger: Arc<Ledger>,
+    /// Valid API tokens.
+    pub tokens: Arc<Tokens>,
+    /// Largest accepted body.
+    pub max_body_bytes: usize,
+}
+
+/// Builds the router.
+pub fn router(state: AppState) -> Router {
+    let protected = Router::new()
+        .route("/api/v1/events", post(post_events))
+        .route("/api/v1/events/{id}", get(get_event))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    let public = Router::new()
+        .route("/api/v1/health", get(health))
+        .route("/api/v1/checkpoint", get(get_checkpoint))
+        .route("/api/v1/public-key", get(get_public_key))
+        .route("/api/v1/proof/inclusion", get(get_inclusion))
+        .route("/api/v1/proof/consistency", get(get_consistency));
+    protected
+        .merge(public)
+        .fallback(|| async { ApiError::not_found("route") })
+        .with_state(state)
+}
+
+async fn require_token(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let token = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match token.and_then(|t| state.tokens.authenticate(t)) {
+        Some(_) => next.run(req).await,
+        None => ApiError::unauthorized().into_response(),
+    }
+}
+
+async fn health(State(state): State<AppState>) -> Response {
+    match state.ledger.failure() {
+        None => axum::Json(json!({"status": "ok", "size": state.ledger.size()})).into_response(),
+        Some(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(json!({"status": "failed", "size": state.ledger.size()})),
+        )
+            .into_response(),
+    }
+}
+
+/// Reads a body up to the limit; a larger body is a 413 and nothing of it is kept.
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("request body exceeds the limit of {limit} bytes"),
+        )),
+        Err(_) => Err(ApiError::bad_request("body_read_failed", "the request body could not be read")),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    Ndjson,
+    Object,
+    Array,
+}
+
+async fn post_events(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+    let bytes = read_body(body, state.max_body_bytes).await?;
+    let (shape, events) = parse_batch(&headers, &bytes)?;
+    if events.is_empty() {
+        return Err(ApiError::bad_request("empty_batch", "the request holds no events"));
+    }
+    let receipts = Journal::append(state.ledger.as_ref(), &events).await.map_err(|e| {
+        let err = ApiError::from_ledger(&e);
+        if err.status.is_server_error() {
+            tracing::error!(error = %e, events = events.len(), "ingest failed");
+        }
+        err
+    })?;
+    Ok(answer(shape, &receipts))
+}
+
+fn receipt_json(r: &Receipt) -> Value {
+    json!({"id": r.id, "index": r.index, "leaf_hash": hex::encode(r.leaf_hash)})
+}
+
+fn answer(shape: Shape, receipts: &[Receipt]) -> Response {
+    match shape {
+        Shape::Ndjson => {
+            let mut out = String::new();
+            for r in receipts {
+                out.push_str(&receipt_json(r).to_string());
+                out.push('\n');
+            }
+            ([(header::CONTENT_TYPE, "application/x-ndjson")], out).into_response()
+        }
+        Shape::Object => match receipts.first() {
+            Some(r) => axum::Json(receipt_json(r)).into_response(),
+            None => axum::Json(Value::Null).into_response(),
+        },
+        Shape::Array => axum::Json(Value::Array(receipts.iter().map(receipt_json).collect())).into_response(),
+    }
+}
+
+fn is_ndjson(headers: &HeaderMap) -> bool {
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    matches!(mime.as_str(), "application/x-ndjson" | "application/ndjson" | "application/jsonl" | "application/x-jsonlines")
+}
+
+/// Parses and validates the whole batch before anything is written.
+fn parse_batch(headers: &HeaderMap, bytes: &[u8]) -> Result<(Shape, Vec<Event>), ApiError> {
+    if let Err(e) = std::str::from_utf8(bytes) {
+        let offset = e.valid_up_to();
+        let line = bytes[..offset].iter().filter(|b| **b == b'\n').count() + 1;
+        return Err(ApiError::bad_request(
+            "invalid_utf8",
+            format!("request body is not UTF-8 at byte offset {offset}"),
+        )
+        .at_line(line));
+    }
+    if is_ndjson(headers) {
+        let mut events = Vec::new();
+        for (n, line) in bytes.split(|b| *b == b'\n').enumerate() {
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let event = Event::from_json_slice(line).map_err(|e| ApiError::from_event(&e).at_line(n + 1))?;
+            events.push(event);
+        }
+        return Ok((Shape::Ndjson, events));
+    }
+    let trimmed = bytes.iter().position(|b| !b.is_ascii_whitespace()).map(|p| bytes[p]);
+    if trimmed == Some(b'[') {
+        let values: Vec<Value> = serde_json::from_slice(bytes).map_err(|e| {
+            ApiError::bad_request("invalid_json", format!("invalid JSON at line {} column {}", e.line(), e.column()))
+                .at_line(e.line())
+        })?;
+        let mut events = Vec::with_capacity(values.len());
+        for (n, v) in values.into_iter().enumerate() {
+            let event = Event::from_value(v).map_err(|e| ApiError::from_event(&e).at_line(n + 1))?;
+            events.push(event);
+        }
+        return Ok((Shape::Array, events));
+    }
+    let event = Event::from_json_slice(bytes).map_err(|e| {
+        let line = match &e {
+            llmtrail_core::EventError::InvalidJson { line, .. } => *line,
+            _ => 1,
+        };
+        ApiError::from_event(&e).at_line(line)
+    })?;
+    Ok((Shape::Object, vec![event]))
+}
+
+async fn get_event(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let id: Uuid = id.parse().map_err(|_| ApiError::bad_request("invalid_id", "event id must be a UUID"))?;
+    let ledger = Arc::clone(&state.ledger);
+    let stored = tokio::task::spawn_blocking(move || ledger.get(&id))
+        .await
+        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "read task failed"))?
+        .map_err(|e| {
+            tracing::error!(error = %e, "event read failed");
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "read_failed", "the stored event could not be read")
+        })?
+        .ok_or_else(|| ApiError::not_found("event"))?;
+    Ok(axum::Json(json!({
+        "index": stored.index,
+        "leaf_hash": hex::encode(stored.leaf_hash),
+        "content": stored.content,
+        "event": stored.event.to_value(),
+    }))
+    .into_response())
+}
+
+async fn get_checkpoint(State(state): State<AppState>) -> Response {
+    match state.ledger.latest_checkpoint() {
+        Some(cp) => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], cp.note).into_response(),
+        None => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no_checkpoint", "no checkpoint has been signed yet")
+            .into_response(),
+    }
+}
+
+async fn get_public_key(State(state): State<AppState>) -> Response {
+    let vkey = format!("{}\n", state.ledger.verifier().to_vkey());
+    ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], vkey).into_response()
+}
+
+fn query<T>(q: Result<Query<T>, axum::extract::rejection::QueryRejection>) -> Result<T, ApiError> {
+    q.map(|Query(v)| v).map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InclusionQuery {
+    index: u64,
+    size: u64,
+}
+
+async fn get_inclusion(
+    State(state): State<AppState>,
+    q: Result<Query<InclusionQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let q = query(q)?;
+    let ledger = Arc::clone(&state.ledger);
+    let result = tokio::task::spawn_blocking(move || {
+        let proof = ledger.inclusion_proof(q.index, q.size)?;
+        let leaf = ledger.leaf_hash(q.index)?;
+        let root = ledger.root_at(q.size)?;
+        Ok::<_, llmtrail_ledger::LedgerError>((proof, leaf, root))
+    })
+    .await
+    .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "proof task failed"))?;
+    let (proof, leaf, root) = result.map_err(|e| proof_error(&e))?;
+    Ok(axum::Json(json!({
+        "index": q.index,
+        "size": q.size,
+        "leaf_hash": hex::encode(leaf),
+        "root": hex::encode(root),
+        "proof": proof.iter().map(hex::encode).collect::<Vec<_>>(),
+    }))
+    .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConsistencyQuery {
+    old: u64,
+    new: u64,
+}
+
+async fn get_consistency(
+    State(state): State<AppState>,
+    q: Result<Query<ConsistencyQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let q = query(q)?;
+    let ledger = Arc::clone(&state.ledger);
+    let result = tokio::task::spawn_blocking(move || {
+        let proof = ledger.consistency_proof(q.old, q.new)?;
+        let old_root = ledger.root_at(q.old)?;
+        let new_root = ledger.root_at(q.new)?;
+        Ok::<_, llmtrail_ledger::LedgerError>((proof, old_root, new_root))
+    })
+    .await
+    .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "proof task failed"))?;
+    let (proof, old_root, new_root) = result.map_err(|e| proof_error(&e))?;
+    Ok(axum::Json(json!({
+        "old": q.old,
+        "new": q.new,
+        "old_root": hex::encode(old_root),
+        "new_root": hex::encode(new_root),
+        "proof": proof.iter().map(hex::encode).collect::<Vec<_>>(),
+    }))
+    .into_response())
+}
+
+fn proof_error(e: &llmtrail_ledger::LedgerError) -> ApiError {
+    match e {
+        llmtrail_ledger::LedgerError::OutOfRange { .. } => ApiError::from_ledger(e),
+        _ => {
+            tracing::error!(error = %e, "proof generation failed");
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "proof_failed", "the proof could not be computed")
+        }
+    }
+}

@@ -1,0 +1,252 @@
+//! `llmtrail.toml`: the one configuration file, every key with a default.
+//!
+//! Raw serde types ([`RawConfig`] and its sections) reject unknown keys by name; [`Config`] is
+//! the validated form the rest of the program uses. No file is needed to start: the defaults
+//! serve `127.0.0.1:8080` with data in `./llmtrail-data`.
+//!
+//! ```toml
+//! [server]
+//! listen = "127.0.0.1:8080"
+//! max_body_bytes = 10485760
+//!
+//! [ledger]
+//! data_dir = "./llmtrail-data"
+//! keys_dir = "/etc/llmtrail/keys"    # default: <data_dir>/keys
+//! origin = "llmtrail.example.com/prod" # default: the signing key's name
+//! segment_bytes = 67108864
+//! checkpoint_interval_ms = 1000
+//! ```
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Errors loading or validating the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema (names the key and line).
+    #[error("config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, which names unknown or mistyped keys.
+        message: String,
+    },
+    /// A value is out of its allowed range.
+    #[error("config key `{key}`: {why}")]
+    Invalid {
+        /// Dotted key.
+        key: &'static str,
+        /// What is allowed.
+        why: String,
+    },
+}
+
+/// The file as written, before validation.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConfig {
+    /// The HTTP listener.
+    pub server: RawServer,
+    /// The ledger.
+    pub ledger: RawLedger,
+}
+
+/// `[server]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawServer {
+    /// Address and port to listen on.
+    pub listen: String,
+    /// Largest request body accepted by the API, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        Self { listen: "127.0.0.1:8080".into(), max_body_bytes: 10 * 1024 * 1024 }
+    }
+}
+
+/// `[ledger]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawLedger {
+    /// Directory holding the ledger, tokens and (by default) keys.
+    pub data_dir: PathBuf,
+    /// Directory of the signing and master keys; empty means `<data_dir>/keys`.
+    pub keys_dir: Option<PathBuf>,
+    /// Checkpoint origin line; empty means the signing key's name.
+    pub origin: Option<String>,
+    /// Size of each preallocated segment file in bytes.
+    pub segment_bytes: u64,
+    /// Interval between checkpoints while appends happen, in milliseconds.
+    pub checkpoint_interval_ms: u64,
+}
+
+impl Default for RawLedger {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./llmtrail-data"),
+            keys_dir: None,
+            origin: None,
+            segment_bytes: 64 * 1024 * 1024,
+            checkpoint_interval_ms: 1000,
+        }
+    }
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Listener address.
+    pub listen: SocketAddr,
+    /// API body limit.
+    pub max_body_bytes: usize,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Keys directory.
+    pub keys_dir: PathBuf,
+    /// Checkpoint origin override.
+    pub origin: Option<String>,
+    /// Segment size.
+    pub segment_bytes: u64,
+    /// Checkpoint interval.
+    pub checkpoint_interval: Duration,
+}
+
+impl Config {
+    /// Reads `path` if given, else uses the defaults.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the file and the offending key.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let raw = match path {
+            None => RawConfig::default(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.into(), source })?;
+                Self::parse_raw(&text)
+                    .map_err(|message| ConfigError::Parse { path: path.into(), message })?
+            }
+        };
+        Self::validate(raw)
+    }
+
+    /// Parses TOML text into the raw form.
+    ///
+    /// # Errors
+    /// The parser's message, naming unknown keys.
+    pub fn parse_raw(text: &str) -> Result<RawConfig, String> {
+        toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())
+    }
+
+    /// Turns the raw form into the validated one.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`] naming the key.
+    pub fn validate(raw: RawConfig) -> Result<Self, ConfigError> {
+        let listen = raw.server.listen.parse().map_err(|_| ConfigError::Invalid {
+            key: "server.listen",
+            why: "expected an address and port such as 127.0.0.1:8080".into(),
+        })?;
+        if raw.server.max_body_bytes < 1024 {
+            return Err(ConfigError::Invalid { key: "server.max_body_bytes", why: "must be at least 1024".into() });
+        }
+        if raw.ledger.segment_bytes < 1024 * 1024 {
+            return Err(ConfigError::Invalid { key: "ledger.segment_bytes", why: "must be at least 1 MiB".into() });
+        }
+        if raw.ledger.checkpoint_interval_ms == 0 || raw.ledger.checkpoint_interval_ms > 60_000 {
+            return Err(ConfigError::Invalid {
+                key: "ledger.checkpoint_interval_ms",
+                why: "must be between 1 and 60000".into(),
+            });
+        }
+        let keys_dir = match raw.ledger.keys_dir {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => raw.ledger.data_dir.join("keys"),
+        };
+        let origin = raw.ledger.origin.filter(|o| !o.is_empty());
+        if let Some(o) = &origin {
+            if o.contains('\n') {
+                return Err(ConfigError::Invalid { key: "ledger.origin", why: "must be one line".into() });
+            }
+        }
+        Ok(Self {
+            listen,
+            max_body_bytes: raw.server.max_body_bytes,
+            data_dir: raw.ledger.data_dir,
+            keys_dir,
+            origin,
+            segment_bytes: raw.ledger.segment_bytes,
+            checkpoint_interval: Duration::from_millis(raw.ledger.checkpoint_interval_ms),
+        })
+    }
+
+    /// Points the data directory elsewhere; a keys directory that was defaulted follows it.
+    pub fn set_data_dir(&mut self, dir: PathBuf) {
+        if self.keys_dir == self.data_dir.join("keys") {
+            self.keys_dir = dir.join("keys");
+        }
+        self.data_dir = dir;
+    }
+
+    /// Returns the ledger directory inside the data directory.
+    pub fn ledger_dir(&self) -> PathBuf {
+        self.data_dir.join("ledger")
+    }
+
+    /// Returns the ledger options this configuration implies.
+    pub fn ledger_options(&self) -> llmtrail_ledger::LedgerOptions {
+        let mut opts = llmtrail_ledger::LedgerOptions::new(self.ledger_dir());
+        opts.origin = self.origin.clone();
+        opts.segment_bytes = self.segment_bytes;
+        opts.checkpoint_interval = self.checkpoint_interval;
+        opts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_no_file() {
+        let c = Config::load(None).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.data_dir, PathBuf::from("./llmtrail-data"));
+        assert_eq!(c.keys_dir, PathBuf::from("./llmtrail-data/keys"));
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = Config::parse_raw("[server]\nlisten = \"127.0.0.1:1\"\nlisen = 3\n").unwrap_err();
+        assert!(err.contains("lisen"), "{err}");
+        let err = Config::parse_raw("[ledgr]\n").unwrap_err();
+        assert!(err.contains("ledgr"), "{err}");
+    }
+
+    #[test]
+    fn invalid_values_name_the_key() {
+        let raw = Config::parse_raw("[server]\nlisten = \"nowhere\"\n").unwrap();
+        let err = Config::validate(raw).unwrap_err().to_string();
+        assert!(err.contains("server.listen"), "{err}");
+    }
+
+    #[test]
+    fn data_dir_override_moves_default_keys_dir() {
+        let mut c = Config::load(None).unwrap();
+        c.set_data_dir(PathBuf::from("/tmp/x"));
+        assert_eq!(c.keys_dir, PathBuf::from("/tmp/x/keys"));
+    }
+}

@@ -1,0 +1,130 @@
+//! `serve`: open the data directory (creating keys and the first admin token on a first start),
+//! open the ledger, listen, and shut down cleanly on SIGINT or SIGTERM with a final checkpoint.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use llmtrail_ledger::keys::{Keys, MASTER_KEY_ENV};
+use llmtrail_ledger::{Ledger, LedgerError};
+
+use crate::api::{AppState, router};
+use crate::auth::{AuthError, Tokens};
+use crate::config::Config;
+
+/// Errors starting or running the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// Key files could not be read or created.
+    #[error(transparent)]
+    Keys(#[from] llmtrail_ledger::keys::KeyError),
+    /// The ledger could not be opened.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// The token store could not be read or created.
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    /// The data directory or the listener failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+}
+
+/// Loads the keys for `config`, creating them on a first start. Returns the keys and, when
+/// created, the directory they were written to.
+///
+/// # Errors
+/// [`ServeError::Keys`] when the keys are unreadable or cannot be created.
+pub fn load_or_create_keys(config: &Config) -> Result<(Keys, Option<PathBuf>), ServeError> {
+    let master_env = std::env::var(MASTER_KEY_ENV).ok();
+    if Keys::exist_in(&config.keys_dir) {
+        return Ok((Keys::load(&config.keys_dir, master_env.as_deref())?, None));
+    }
+    let mut suffix = [0u8; 8];
+    llmtrail_ledger::crypto::random_bytes(&mut suffix).map_err(|e| {
+        llmtrail_ledger::keys::KeyError::Invalid { path: config.keys_dir.clone(), why: e.to_string() }
+    })?;
+    let keys = Keys::generate(&format!("llmtrail/{}", hex::encode(suffix)))?;
+    keys.write(&config.keys_dir, master_env.is_none())?;
+    let keys = Keys::load(&config.keys_dir, master_env.as_deref())?;
+    Ok((keys, Some(config.keys_dir.clone())))
+}
+
+/// Opens the ledger described by `config`, creating keys if needed (and saying so).
+///
+/// # Errors
+/// [`ServeError`] when keys or the ledger cannot be opened.
+pub fn open_ledger(config: &Config) -> Result<Ledger, ServeError> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|source| ServeError::Io { what: format!("data directory {}", config.data_dir.display()), source })?;
+    let (keys, created) = load_or_create_keys(config)?;
+    if let Some(dir) = created {
+        tracing::warn!(
+            keys_dir = %dir.display(),
+            "created a signing key and a master key; encryption at rest protects nothing against \
+             someone who can read this directory: keep the master key elsewhere (ledger.keys_dir \
+             or the LLMTRAIL_MASTER_KEY environment variable)"
+        );
+    }
+    let ledger = Ledger::open(config.ledger_options(), keys)?;
+    let recovery = ledger.recovery();
+    tracing::info!(
+        records = recovery.records,
+        torn_bytes = recovery.torn_bytes,
+        origin = ledger.origin(),
+        "ledger open"
+    );
+    Ok(ledger)
+}
+
+/// Runs the server until SIGINT or SIGTERM; `on_listening` gets the bound address.
+///
+/// # Errors
+/// [`ServeError`] when startup fails; a clean shutdown returns `Ok`.
+pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
+    let cfg = config.clone();
+    let ledger = tokio::task::spawn_blocking(move || open_ledger(&cfg))
+        .await
+        .map_err(|e| ServeError::Io { what: "startup".into(), source: std::io::Error::other(e) })??;
+    let ledger = Arc::new(ledger);
+    let (tokens, created) = Tokens::load_or_init(&config.data_dir)?;
+    if let Some(path) = created {
+        tracing::warn!(path = %path.display(), "created the first admin token");
+    }
+    let state = AppState { ledger: Arc::clone(&ledger), tokens: Arc::new(tokens), max_body_bytes: config.max_body_bytes };
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServeError::Io { what: format!("listen on {}", config.listen), source })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| ServeError::Io { what: "listener address".into(), source })?;
+    on_listening(addr);
+    let served = axum::serve(listener, router(state).into_make_service())
+        .with_graceful_shutdown(shutdown_signal())
+        .await;
+    ledger.shutdown().await?;
+    served.map_err(|source| ServeError::Io { what: "server".into(), source })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}
