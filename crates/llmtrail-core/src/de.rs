@@ -118,6 +118,12 @@ impl de::Error for DeError {
     }
 
     fn invalid_type(unexpected: Unexpected<'_>, expected: &dyn de::Expected) -> Self {
+        // serde's collection visitors speak of sequences and maps; clients write JSON.
+        let expected = match expected.to_string().as_str() {
+            "a sequence" => "an array".to_owned(),
+            "a map" => "an object".to_owned(),
+            other => other.to_owned(),
+        };
         DeError::new(Problem::Invalid(format!(
             "expected {expected}, found {}",
             describe(&unexpected)

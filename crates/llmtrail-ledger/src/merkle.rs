@@ -293,7 +293,7 @@ impl Level {
 
 /// File-backed RFC 9162 tree storing every complete aligned subtree hash, one file per level.
 ///
-/// Only one `TreeStore` may own a directory at a time (the ledger holds the directory lock);
+/// Only one `TreeStore` may own a directory at a time (it takes no lock: the caller must);
 /// within the process, writes take `&mut self` and proof queries `&self`. Appended nodes are
 /// handed to the OS before [`append`](Self::append) returns, so queries see them at once; they
 /// are not fsynced because [`open`](Self::open) rebuilds anything lost from level 0.
@@ -327,7 +327,7 @@ impl TreeStore {
             });
         }
         if bytes % HASH_LEN != 0 {
-            // A crash mid-append leaves a partial hash; the ledger re-appends that leaf.
+            // A crash mid-append leaves a partial hash; reconciling with the ledger re-appends it.
             level0.set_entries(size)?;
         }
         let mut store = TreeStore {

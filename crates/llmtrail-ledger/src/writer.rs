@@ -141,6 +141,7 @@ impl Writer {
         if let Err(e) = self.checkpoint() {
             tracing::error!(error = %e, "could not sign the final checkpoint");
         }
+        self.preparer.discard();
     }
 
     /// Handles one group of commands; returns true when asked to shut down.
@@ -388,6 +389,16 @@ impl Preparer {
             })
             .map_err(LedgerError::io("segment preparer thread"))?;
         Ok(Self { requests, ready, outstanding: false })
+    }
+
+    /// Removes a prepared file nobody will use (at shutdown), waiting for it if in progress.
+    fn discard(&mut self) {
+        if self.outstanding {
+            self.outstanding = false;
+            if let Ok(Ok(path)) = self.ready.recv() {
+                let _ = std::fs::remove_file(path);
+            }
+        }
     }
 
     fn request(&mut self) {

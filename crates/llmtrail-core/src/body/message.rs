@@ -112,8 +112,8 @@ pub enum Part {
         id: Option<String>,
         /// Name of the tool.
         name: String,
-        /// Arguments, as the provider gave them (any JSON).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        /// Arguments, as the provider gave them (any JSON; `null` is the same as absent).
+        #[serde(default, skip_serializing_if = "super::absent")]
         arguments: Option<Value>,
     },
     /// The result of a tool call, sent back to the model.

@@ -130,6 +130,13 @@ impl Serialize for Body {
     }
 }
 
+/// Tells whether an optional JSON field is absent or `null`; both are written as absent, so
+/// `Some(Value::Null)` built in Rust encodes (and hashes) like `None`, which is what parsing
+/// that encoding gives back.
+fn absent(value: &Option<Value>) -> bool {
+    matches!(value, None | Some(Value::Null))
+}
+
 macro_rules! body_from {
     ($($variant:ident),*) => {$(
         impl From<$variant> for Body {

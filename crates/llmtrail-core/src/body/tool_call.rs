@@ -73,14 +73,14 @@ pub struct ToolCall {
     #[serde(
         rename = "gen_ai.tool.call.arguments",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "super::absent"
     )]
     pub arguments: Option<Value>,
     /// Content: what the tool returned (any JSON).
     #[serde(
         rename = "gen_ai.tool.call.result",
         default,
-        skip_serializing_if = "Option::is_none"
+        skip_serializing_if = "super::absent"
     )]
     pub result: Option<Value>,
 }

@@ -1,0 +1,35 @@
+# llmtrail — build, test and lint entry points. `make test` is what CI runs.
+CARGO ?= cargo
+
+.PHONY: all build release test lint fmt bench schema deps
+
+all: build
+
+build:
+	$(CARGO) build --workspace
+
+release:
+	$(CARGO) build --release --workspace
+
+# Everything the tests need is built or installed here; nothing is assumed on the machine
+# beyond the Rust toolchain.
+test:
+	$(CARGO) build --workspace --bins
+	$(CARGO) test --workspace --all-targets
+	$(CARGO) test --workspace --doc
+
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	@command -v cargo-deny >/dev/null 2>&1 || $(CARGO) install --locked cargo-deny
+	$(CARGO) deny check
+
+fmt:
+	$(CARGO) fmt --all
+
+# Regenerates docs/schema/event.schema.json from the types.
+schema:
+	UPDATE_SCHEMA=1 $(CARGO) test -p llmtrail-core --test schema
+
+bench:
+	$(CARGO) bench -p llmtrail-ledger
