@@ -7,7 +7,7 @@
 
 use std::net::IpAddr;
 
-use schemars::JsonSchema;
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 
 /// Describes the person, key, session or agent behind an event.
@@ -31,6 +31,7 @@ pub struct Actor {
     pub api_key_id: Option<String>,
     /// Network address the request came from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "ip_schema")]
     pub source_ip: Option<IpAddr>,
     /// HTTP `User-Agent` of the client.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -46,4 +47,17 @@ impl Actor {
     pub fn is_empty(&self) -> bool {
         *self == Actor::default()
     }
+}
+
+/// Describes an IP address with the standard JSON Schema formats (schemars' own `ip` format
+/// is not one validators know).
+fn ip_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "description": "Network address the request came from (IPv4 or IPv6).",
+        "anyOf": [
+            {"type": "string", "format": "ipv4"},
+            {"type": "string", "format": "ipv6"},
+            {"type": "null"},
+        ],
+    })
 }

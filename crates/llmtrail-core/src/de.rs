@@ -24,7 +24,10 @@ use crate::EventError;
 use crate::error::push_pointer_token;
 
 /// Deserializes `T` from `value`, naming fields relative to the JSON Pointer `base`.
-pub(crate) fn from_value<T: de::DeserializeOwned>(value: Value, base: &str) -> Result<T, EventError> {
+pub(crate) fn from_value<T: de::DeserializeOwned>(
+    value: Value,
+    base: &str,
+) -> Result<T, EventError> {
     T::deserialize(ValueDe(value)).map_err(|e| e.into_event_error(base))
 }
 
@@ -228,7 +231,10 @@ impl<'de> Deserializer<'de> for ValueDe {
                 let out = visitor.visit_seq(&mut seq)?;
                 match seq.items.len() {
                     0 => Ok(out),
-                    left => Err(de::Error::invalid_length(seq.index + left, &"fewer elements")),
+                    left => Err(de::Error::invalid_length(
+                        seq.index + left,
+                        &"fewer elements",
+                    )),
                 }
             }
             Value::Object(map) => visit_object(map, visitor),
@@ -285,7 +291,10 @@ impl<'de> Deserializer<'de> for ValueDe {
     }
 }
 
-fn visit_object<'de, V: Visitor<'de>>(map: Map<String, Value>, visitor: V) -> Result<V::Value, DeError> {
+fn visit_object<'de, V: Visitor<'de>>(
+    map: Map<String, Value>,
+    visitor: V,
+) -> Result<V::Value, DeError> {
     let mut access = MapDe {
         entries: map.into_iter(),
         pending: None,
@@ -344,7 +353,9 @@ impl<'de> MapAccess<'de> for MapDe {
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, DeError> {
         let Some((key, value)) = self.pending.take() else {
-            return Err(de::Error::custom("internal error: value requested before its key"));
+            return Err(de::Error::custom(
+                "internal error: value requested before its key",
+            ));
         };
         seed.deserialize(ValueDe(value))
             .map_err(|e| e.within(Segment::Key(key)))

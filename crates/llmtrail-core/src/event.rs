@@ -194,12 +194,20 @@ fn merge_content(object: &mut Map<String, Value>, content: Value) -> Result<(), 
     let kind = match object.get("kind") {
         Some(Value::String(kind)) => kind.parse::<EventKind>()?,
         Some(_) => return Err(EventError::invalid("/kind", "expected a string")),
-        None => return Err(EventError::MissingField { field: "/kind".into() }),
+        None => {
+            return Err(EventError::MissingField {
+                field: "/kind".into(),
+            });
+        }
     };
     let body = match object.get_mut("body") {
         Some(Value::Object(body)) => body,
         Some(_) => return Err(EventError::invalid("/body", "expected an object")),
-        None => return Err(EventError::MissingField { field: "/body".into() }),
+        None => {
+            return Err(EventError::MissingField {
+                field: "/body".into(),
+            });
+        }
     };
     let allowed = content_fields(kind);
     for (key, value) in content {
@@ -244,7 +252,10 @@ fn parse(value: Value, missing: Missing) -> Result<Event, EventError> {
     let Value::Object(mut object) = value else {
         return Err(not_an_object(&value));
     };
-    if let Some(key) = object.keys().find(|k| !ENVELOPE_FIELDS.contains(&k.as_str())) {
+    if let Some(key) = object
+        .keys()
+        .find(|k| !ENVELOPE_FIELDS.contains(&k.as_str()))
+    {
         return Err(EventError::UnknownField {
             field: pointer("", key),
         });
@@ -254,7 +265,9 @@ fn parse(value: Value, missing: Missing) -> Result<Event, EventError> {
     let kind = match object.remove("kind") {
         Some(Value::String(kind)) => kind.parse::<EventKind>()?,
         None | Some(Value::Null) => {
-            return Err(EventError::MissingField { field: "/kind".into() });
+            return Err(EventError::MissingField {
+                field: "/kind".into(),
+            });
         }
         Some(other) => {
             return Err(EventError::invalid(
@@ -265,10 +278,17 @@ fn parse(value: Value, missing: Missing) -> Result<Event, EventError> {
     };
     let id = match object.remove("id") {
         Some(Value::String(id)) => Uuid::try_parse(&id).map_err(|_| {
-            EventError::invalid("/id", "expected a UUID such as 0192f7c4-9a2b-7cde-8f01-23456789abcd")
+            EventError::invalid(
+                "/id",
+                "expected a UUID such as 0192f7c4-9a2b-7cde-8f01-23456789abcd",
+            )
         })?,
         None | Some(Value::Null) if missing == Missing::Assign => Uuid::now_v7(),
-        None | Some(Value::Null) => return Err(EventError::MissingField { field: "/id".into() }),
+        None | Some(Value::Null) => {
+            return Err(EventError::MissingField {
+                field: "/id".into(),
+            });
+        }
         Some(other) => {
             return Err(EventError::invalid(
                 "/id",
@@ -282,7 +302,9 @@ fn parse(value: Value, missing: Missing) -> Result<Event, EventError> {
         }
         None | Some(Value::Null) if missing == Missing::Assign => Timestamp::now(),
         None | Some(Value::Null) => {
-            return Err(EventError::MissingField { field: "/time".into() });
+            return Err(EventError::MissingField {
+                field: "/time".into(),
+            });
         }
         Some(other) => {
             return Err(EventError::invalid(
@@ -305,7 +327,9 @@ fn parse(value: Value, missing: Missing) -> Result<Event, EventError> {
     };
     let body = match object.remove("body") {
         None | Some(Value::Null) => {
-            return Err(EventError::MissingField { field: "/body".into() });
+            return Err(EventError::MissingField {
+                field: "/body".into(),
+            });
         }
         Some(v) => Body::from_value(kind, v)?,
     };
@@ -436,7 +460,9 @@ mod tests {
         let meta = json!({"kind": "audit", "body": {"action": "a", "outcome": "denied"}});
         assert_eq!(
             Event::join(meta, None),
-            Err(EventError::MissingField { field: "/id".into() })
+            Err(EventError::MissingField {
+                field: "/id".into()
+            })
         );
     }
 
@@ -444,7 +470,8 @@ mod tests {
     fn join_refuses_foreign_and_duplicated_content() {
         let event = Event::new(LlmRequest::new("openai", "gpt-4o"));
         let (meta, _) = event.split();
-        let err = Event::join(meta.clone(), Some(json!({"gen_ai.request.model": "x"}))).unwrap_err();
+        let err =
+            Event::join(meta.clone(), Some(json!({"gen_ai.request.model": "x"}))).unwrap_err();
         assert_eq!(err.field(), Some("/body/gen_ai.request.model"));
         let mut meta_with_raw = meta;
         meta_with_raw["body"]["raw"] = json!("a");

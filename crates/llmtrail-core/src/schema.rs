@@ -30,7 +30,10 @@ pub fn event_schema() -> Value {
     let mut schema = generator.into_root_schema_for::<Event>().to_value();
     if let Value::Object(object) = &mut schema {
         object.insert("$id".to_owned(), Value::String(SCHEMA_ID.to_owned()));
-        object.insert("title".to_owned(), Value::String("llmtrail event".to_owned()));
+        object.insert(
+            "title".to_owned(),
+            Value::String("llmtrail event".to_owned()),
+        );
     }
     schema
 }

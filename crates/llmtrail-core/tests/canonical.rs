@@ -1,5 +1,10 @@
 //! RFC 8785 canonical encoding: the RFC's examples and properties over arbitrary JSON.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] functions should fail loudly too"
+)]
+
 use std::cmp::Ordering;
 
 use llmtrail_core::canonical::{cmp_utf16, to_canonical_vec, write_canonical};
@@ -72,7 +77,8 @@ fn write_appends() {
 
 #[test]
 fn encoding_is_deterministic() {
-    let v = json!({"z": [1.5, -2, "\u{1}"], "\u{e000}": 1, "\u{10000}": 2, "a": {"y": null, "x": 0.1}});
+    let v =
+        json!({"z": [1.5, -2, "\u{1}"], "\u{e000}": 1, "\u{10000}": 2, "a": {"y": null, "x": 0.1}});
     let first = to_canonical_vec(&v);
     for _ in 0..10 {
         assert_eq!(to_canonical_vec(&v.clone()), first);
@@ -90,8 +96,18 @@ fn key() -> impl Strategy<Value = String> {
         "[a-z0-9_.]{0,6}",
         any::<String>(),
         prop::sample::select(vec![
-            "\u{20ac}", "\r", "\u{fb33}", "1", "\u{1f600}", "\u{80}", "\u{f6}", "\u{e000}",
-            "\u{ffff}", "\u{10000}", "\u{10ffff}", "",
+            "\u{20ac}",
+            "\r",
+            "\u{fb33}",
+            "1",
+            "\u{1f600}",
+            "\u{80}",
+            "\u{f6}",
+            "\u{e000}",
+            "\u{ffff}",
+            "\u{10000}",
+            "\u{10ffff}",
+            "",
         ])
         .prop_map(String::from),
     ]

@@ -230,8 +230,15 @@ fn output_shape_is_normalised() {
     // Whole-number floats stay numbers; the canonical form writes them without a fraction.
     assert_eq!(v["body"]["parameters"]["gen_ai.request.top_k"], 40.0);
 
-    let minimal = Event::from_json_slice(MINIMAL.as_bytes()).unwrap().to_value();
-    let keys: Vec<&str> = minimal.as_object().unwrap().keys().map(String::as_str).collect();
+    let minimal = Event::from_json_slice(MINIMAL.as_bytes())
+        .unwrap()
+        .to_value();
+    let keys: Vec<&str> = minimal
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(keys, ["actor", "body", "id", "kind", "time"]);
     assert_eq!(
         minimal["body"]["gen_ai.input.messages"],
@@ -247,7 +254,10 @@ fn uuid_forms_are_accepted_and_normalised() {
     let mut v = examples().remove(5);
     v["id"] = json!("{0192F7C4-9A2B-7CDE-8F01-23456789ABCD}");
     let event = parse(v).unwrap();
-    assert_eq!(event.to_value()["id"], "0192f7c4-9a2b-7cde-8f01-23456789abcd");
+    assert_eq!(
+        event.to_value()["id"],
+        "0192f7c4-9a2b-7cde-8f01-23456789abcd"
+    );
 }
 
 #[test]
@@ -327,9 +337,16 @@ fn split_of_contentless_kinds_yields_none() {
 #[test]
 fn content_fields_are_real_body_keys() {
     // Every listed content key appears in the fully populated example of its kind.
-    for kind in [EventKind::LlmRequest, EventKind::LlmResponse, EventKind::ToolCall] {
+    for kind in [
+        EventKind::LlmRequest,
+        EventKind::LlmResponse,
+        EventKind::ToolCall,
+    ] {
         let mut present = std::collections::BTreeSet::new();
-        for example in examples().into_iter().filter(|v| v["kind"] == kind.as_str()) {
+        for example in examples()
+            .into_iter()
+            .filter(|v| v["kind"] == kind.as_str())
+        {
             let value = parse(example).unwrap().to_value();
             present.extend(value["body"].as_object().unwrap().keys().cloned());
         }
@@ -441,7 +458,10 @@ fn open_maps_accept_anything() {
         "details": {"any": {"thing": [1, "two", null]}}
     }}))
     .unwrap();
-    assert_eq!(event.to_value()["body"]["details"]["any"]["thing"][1], "two");
+    assert_eq!(
+        event.to_value()["body"]["details"]["any"]["thing"][1],
+        "two"
+    );
 }
 
 #[test]
@@ -503,8 +523,14 @@ fn bad_ip_is_rejected() {
 #[test]
 fn bad_trace_ids_are_rejected() {
     for (trace, field) in [
-        (json!({"trace_id": "4BF92F3577B34DA6A3CE929D0E0E4736"}), "/trace/trace_id"),
-        (json!({"trace_id": "00000000000000000000000000000000"}), "/trace/trace_id"),
+        (
+            json!({"trace_id": "4BF92F3577B34DA6A3CE929D0E0E4736"}),
+            "/trace/trace_id",
+        ),
+        (
+            json!({"trace_id": "00000000000000000000000000000000"}),
+            "/trace/trace_id",
+        ),
         (json!({"trace_id": "4bf92f3577b34da6"}), "/trace/trace_id"),
         (json!({"span_id": "00f067aa0ba902b"}), "/trace/span_id"),
         (json!({"parent_span_id": 12}), "/trace/parent_span_id"),
@@ -551,13 +577,31 @@ fn other_invalid_values_are_named() {
     let audit = json!({"action": "a", "outcome": "success"});
     let cases = [
         (json!({"kind": 7, "body": audit}), "/kind"),
-        (json!({"id": "not-a-uuid", "kind": "audit", "body": audit}), "/id"),
-        (json!({"time": "2026-11-22T01:02:03", "kind": "audit", "body": audit}), "/time"),
-        (json!({"time": 1_700_000_000, "kind": "audit", "body": audit}), "/time"),
-        (json!({"kind": "audit", "tags": {"a": 1}, "body": audit}), "/tags/a"),
+        (
+            json!({"id": "not-a-uuid", "kind": "audit", "body": audit}),
+            "/id",
+        ),
+        (
+            json!({"time": "2026-11-22T01:02:03", "kind": "audit", "body": audit}),
+            "/time",
+        ),
+        (
+            json!({"time": 1_700_000_000, "kind": "audit", "body": audit}),
+            "/time",
+        ),
+        (
+            json!({"kind": "audit", "tags": {"a": 1}, "body": audit}),
+            "/tags/a",
+        ),
         (json!({"kind": "audit", "body": []}), "/body"),
-        (json!({"kind": "audit", "body": {"action": "a", "outcome": "maybe"}}), "/body/outcome"),
-        (json!({"kind": "audit", "body": {"action": "", "outcome": "success"}}), "/body/action"),
+        (
+            json!({"kind": "audit", "body": {"action": "a", "outcome": "maybe"}}),
+            "/body/outcome",
+        ),
+        (
+            json!({"kind": "audit", "body": {"action": "", "outcome": "success"}}),
+            "/body/action",
+        ),
         (
             json!({"kind": "llm.response", "body": {"status": "ok", "latency_ms": -1}}),
             "/body/latency_ms",
@@ -630,7 +674,9 @@ fn errors_never_echo_values() {
         let text = format!("{err} {err:?}");
         assert!(!text.contains("SECRET"), "{text}");
     }
-    let err = Event::from_json_slice(format!("{{\"kind\":\"audit\",\"body\":\"{secret}\" x}}").as_bytes())
-        .unwrap_err();
+    let err = Event::from_json_slice(
+        format!("{{\"kind\":\"audit\",\"body\":\"{secret}\" x}}").as_bytes(),
+    )
+    .unwrap_err();
     assert!(!err.to_string().contains("SECRET"), "{err}");
 }

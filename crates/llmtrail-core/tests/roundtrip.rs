@@ -1,37 +1,48 @@
 //! Properties over arbitrary events: JSON round trips keep the event and its canonical
 //! bytes (so the same event always hashes the same), and split/join loses nothing.
 
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers outside #[test] functions should fail loudly too"
+)]
+
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use jiff::Timestamp;
 use llmtrail_core::{
-    Actor, Alert, AlertState, Audit, AuditOutcome, Body, Decision, Event, Finding,
-    FindingCategory, LlmRequest, LlmResponse, Location, Message, Parameters, Part,
-    ResponseError, ResponseStatus, Severity, SpanId, ToolCall, ToolDefinition, ToolStatus, Trace,
-    TraceId, Usage, canonical::to_canonical_vec,
+    Actor, Alert, AlertState, Audit, AuditOutcome, Body, Decision, Event, Finding, FindingCategory,
+    LlmRequest, LlmResponse, Location, Message, Parameters, Part, ResponseError, ResponseStatus,
+    Severity, SpanId, ToolCall, ToolDefinition, ToolStatus, Trace, TraceId, Usage,
+    canonical::to_canonical_vec,
 };
-use proptest::prelude::*;
 use proptest::option::of as opt;
+use proptest::prelude::*;
 use serde_json::{Map, Number, Value};
 use uuid::Uuid;
 
-fn text() -> impl Strategy<Value = String> {
-    prop_oneof!["(?s).{0,12}", "[a-z ]{0,8}", Just("\u{1f600}\u{e000}\"\\\n".to_owned())]
+fn text() -> BoxedStrategy<String> {
+    prop_oneof![
+        "(?s).{0,12}",
+        "[a-z ]{0,8}",
+        Just("\u{1f600}\u{e000}\"\\\n".to_owned())
+    ]
+    .boxed()
 }
 
-fn name() -> impl Strategy<Value = String> {
-    "[a-z][a-z0-9_.-]{0,10}"
+fn name() -> BoxedStrategy<String> {
+    "[a-z][a-z0-9_.-]{0,10}".boxed()
 }
 
-fn uuid() -> impl Strategy<Value = Uuid> {
-    any::<u128>().prop_map(Uuid::from_u128)
+fn uuid() -> BoxedStrategy<Uuid> {
+    any::<u128>().prop_map(Uuid::from_u128).boxed()
 }
 
-fn time() -> impl Strategy<Value = Timestamp> {
+fn time() -> BoxedStrategy<Timestamp> {
     // Years 0000 to late 9999, any nanosecond.
     (-62_167_219_200i64..253_402_000_000, 0i32..1_000_000_000)
         .prop_map(|(s, ns)| Timestamp::new(s, ns).unwrap())
+        .boxed()
 }
 
 fn finite() -> impl Strategy<Value = f64> {
@@ -44,7 +55,7 @@ fn non_negative() -> impl Strategy<Value = f64> {
     POSITIVE | NORMAL | SUBNORMAL | ZERO
 }
 
-fn json() -> impl Strategy<Value = Value> {
+fn json() -> BoxedStrategy<Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
@@ -60,13 +71,16 @@ fn json() -> impl Strategy<Value = Value> {
                 .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
+    .boxed()
 }
 
-fn object() -> impl Strategy<Value = Map<String, Value>> {
-    prop::collection::btree_map(text(), json(), 0..3).prop_map(|m| m.into_iter().collect())
+fn object() -> BoxedStrategy<Map<String, Value>> {
+    prop::collection::btree_map(text(), json(), 0..3)
+        .prop_map(|m| m.into_iter().collect())
+        .boxed()
 }
 
-fn actor() -> impl Strategy<Value = Actor> {
+fn actor() -> BoxedStrategy<Actor> {
     (
         (opt(text()), opt(text()), opt(text()), opt(text())),
         (opt(text()), opt(any::<IpAddr>()), opt(text()), opt(text())),
@@ -85,9 +99,10 @@ fn actor() -> impl Strategy<Value = Actor> {
                 }
             },
         )
+        .boxed()
 }
 
-fn trace() -> impl Strategy<Value = Trace> {
+fn trace() -> BoxedStrategy<Trace> {
     let span = || opt(any::<[u8; 8]>().prop_filter_map("non-zero", SpanId::from_bytes));
     (
         opt(any::<[u8; 16]>().prop_filter_map("non-zero", TraceId::from_bytes)),
@@ -99,9 +114,10 @@ fn trace() -> impl Strategy<Value = Trace> {
             span_id,
             parent_span_id,
         })
+        .boxed()
 }
 
-fn part() -> impl Strategy<Value = Part> {
+fn part() -> BoxedStrategy<Part> {
     let media = || (opt(name()), opt(name()));
     prop_oneof![
         text().prop_map(|content| Part::Text { content }),
@@ -129,9 +145,10 @@ fn part() -> impl Strategy<Value = Part> {
             file_id
         }),
     ]
+    .boxed()
 }
 
-fn message() -> impl Strategy<Value = Message> {
+fn message() -> BoxedStrategy<Message> {
     (
         name(),
         opt(text()),
@@ -144,11 +161,17 @@ fn message() -> impl Strategy<Value = Message> {
             parts,
             finish_reason,
         })
+        .boxed()
 }
 
-fn parameters() -> impl Strategy<Value = Parameters> {
+fn parameters() -> BoxedStrategy<Parameters> {
     (
-        (opt(finite()), opt(any::<u64>()), opt(finite()), opt(finite())),
+        (
+            opt(finite()),
+            opt(any::<u64>()),
+            opt(finite()),
+            opt(finite()),
+        ),
         (
             prop::collection::vec(text(), 0..2),
             opt(any::<i64>()),
@@ -176,9 +199,10 @@ fn parameters() -> impl Strategy<Value = Parameters> {
                 extra,
             },
         )
+        .boxed()
 }
 
-fn llm_request() -> impl Strategy<Value = LlmRequest> {
+fn llm_request() -> BoxedStrategy<LlmRequest> {
     let tool = (name(), name(), opt(text()), opt(json())).prop_map(
         |(tool_type, name, description, parameters)| ToolDefinition {
             tool_type,
@@ -214,9 +238,10 @@ fn llm_request() -> impl Strategy<Value = LlmRequest> {
                 raw,
             },
         )
+        .boxed()
 }
 
-fn llm_response() -> impl Strategy<Value = LlmResponse> {
+fn llm_response() -> BoxedStrategy<LlmResponse> {
     let usage = (
         any::<u64>(),
         any::<u64>(),
@@ -238,15 +263,22 @@ fn llm_response() -> impl Strategy<Value = LlmResponse> {
         Just(ResponseStatus::Error),
         Just(ResponseStatus::Incomplete)
     ];
-    let error = (name(), opt(text())).prop_map(|(error_type, code)| ResponseError {
-        error_type,
-        code,
-    });
+    let error =
+        (name(), opt(text())).prop_map(|(error_type, code)| ResponseError { error_type, code });
     (
-        (opt(uuid()), opt(text()), opt(text()), prop::collection::vec(name(), 0..2)),
+        (
+            opt(uuid()),
+            opt(text()),
+            opt(text()),
+            prop::collection::vec(name(), 0..2),
+        ),
         (opt(usage), opt(non_negative()), opt(non_negative()), status),
         (opt(any::<u16>()), opt(error), any::<bool>()),
-        (prop::collection::vec(message(), 0..2), opt(text()), opt(text())),
+        (
+            prop::collection::vec(message(), 0..2),
+            opt(text()),
+            opt(text()),
+        ),
     )
         .prop_map(
             |(
@@ -271,9 +303,10 @@ fn llm_response() -> impl Strategy<Value = LlmResponse> {
                 raw,
             },
         )
+        .boxed()
 }
 
-fn tool_call() -> impl Strategy<Value = ToolCall> {
+fn tool_call() -> BoxedStrategy<ToolCall> {
     let status = prop_oneof![
         Just(ToolStatus::Ok),
         Just(ToolStatus::Error),
@@ -315,18 +348,20 @@ fn tool_call() -> impl Strategy<Value = ToolCall> {
                 result: result.filter(|r| !r.is_null()),
             },
         )
+        .boxed()
 }
 
-fn severity() -> impl Strategy<Value = Severity> {
+fn severity() -> BoxedStrategy<Severity> {
     prop_oneof![
         Just(Severity::Low),
         Just(Severity::Medium),
         Just(Severity::High),
         Just(Severity::Critical)
     ]
+    .boxed()
 }
 
-fn finding() -> impl Strategy<Value = Finding> {
+fn finding() -> BoxedStrategy<Finding> {
     let category = prop::sample::select(vec![
         FindingCategory::PromptInjection,
         FindingCategory::Jailbreak,
@@ -384,9 +419,10 @@ fn finding() -> impl Strategy<Value = Finding> {
                 atlas,
             },
         )
+        .boxed()
 }
 
-fn alert() -> impl Strategy<Value = Alert> {
+fn alert() -> BoxedStrategy<Alert> {
     let state = prop_oneof![
         Just(AlertState::Open),
         Just(AlertState::Acknowledged),
@@ -394,7 +430,11 @@ fn alert() -> impl Strategy<Value = Alert> {
     ];
     (
         (uuid(), name(), name(), severity(), state),
-        (prop::collection::vec(uuid(), 0..3), opt(text()), opt(text())),
+        (
+            prop::collection::vec(uuid(), 0..3),
+            opt(text()),
+            opt(text()),
+        ),
     )
         .prop_map(
             |((alert_id, rule_id, title, severity, state), (evidence, by, reason))| Alert {
@@ -408,26 +448,27 @@ fn alert() -> impl Strategy<Value = Alert> {
                 reason,
             },
         )
+        .boxed()
 }
 
-fn audit() -> impl Strategy<Value = Audit> {
+fn audit() -> BoxedStrategy<Audit> {
     let outcome = prop_oneof![
         Just(AuditOutcome::Success),
         Just(AuditOutcome::Denied),
         Just(AuditOutcome::Error)
     ];
-    (name(), opt(text()), outcome, opt(text()), object()).prop_map(
-        |(action, target, outcome, reason, details)| Audit {
+    (name(), opt(text()), outcome, opt(text()), object())
+        .prop_map(|(action, target, outcome, reason, details)| Audit {
             action,
             target,
             outcome,
             reason,
             details,
-        },
-    )
+        })
+        .boxed()
 }
 
-fn body() -> impl Strategy<Value = Body> {
+fn body() -> BoxedStrategy<Body> {
     prop_oneof![
         llm_request().prop_map(Body::from),
         llm_response().prop_map(Body::from),
@@ -436,9 +477,10 @@ fn body() -> impl Strategy<Value = Body> {
         alert().prop_map(Body::from),
         audit().prop_map(Body::from),
     ]
+    .boxed()
 }
 
-fn event() -> impl Strategy<Value = Event> {
+fn event() -> BoxedStrategy<Event> {
     (
         uuid(),
         time(),
@@ -447,14 +489,17 @@ fn event() -> impl Strategy<Value = Event> {
         prop::collection::btree_map(text(), text(), 0..3),
         body(),
     )
-        .prop_map(|(id, time, actor, trace, tags, body): (_, _, _, _, BTreeMap<_, _>, _)| Event {
-            id,
-            time,
-            actor,
-            trace,
-            tags,
-            body,
-        })
+        .prop_map(
+            |(id, time, actor, trace, tags, body): (_, _, _, _, BTreeMap<_, _>, _)| Event {
+                id,
+                time,
+                actor,
+                trace,
+                tags,
+                body,
+            },
+        )
+        .boxed()
 }
 
 proptest! {

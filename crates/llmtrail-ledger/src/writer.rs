@@ -109,6 +109,11 @@ impl Writer {
     }
 
     pub(crate) fn run(mut self, mut rx: mpsc::Receiver<Command>) {
+        // A first checkpoint right away: a new log publishes its empty tree, and a recovered
+        // log covers the records that survived a crash without waiting for the next tick.
+        if let Err(e) = self.checkpoint() {
+            tracing::error!(error = %e, "could not sign the opening checkpoint");
+        }
         while let Some(first) = rx.blocking_recv() {
             let mut cmds = vec![first];
             let mut bytes = command_bytes(&cmds[0]);

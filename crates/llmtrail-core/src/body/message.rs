@@ -54,24 +54,30 @@ impl Message {
 }
 
 /// The accepted input form of a [`Message`]: either `parts` or the `content` shorthand.
+///
+/// Never serialized; `skip_serializing_if` only keeps `"default": null` out of the schema.
 #[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields, rename = "Message", expecting = "a message object")]
+#[serde(
+    deny_unknown_fields,
+    rename = "Message",
+    expecting = "a message object"
+)]
 struct MessageInput {
     /// Who produced the message: `system`, `user`, `assistant`, `tool`, or a provider's own
     /// role name.
     role: String,
     /// Optional participant name (e.g. the name of a function or of a user).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     name: Option<String>,
     /// The content of the message, in order. Give either `parts` or `content`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     parts: Option<Vec<Part>>,
     /// Shorthand for `parts: [{"type": "text", "content": …}]`. Give either `parts` or
     /// `content`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     content: Option<String>,
     /// Why the model stopped producing this message (output messages only), e.g. `stop`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     finish_reason: Option<String>,
 }
 

@@ -164,7 +164,9 @@ mod check {
     /// Requires a finite number when present (JSON cannot carry others, Rust callers can).
     pub(super) fn finite(field: &str, value: Option<f64>) -> Result<(), EventError> {
         match value {
-            Some(v) if !v.is_finite() => Err(EventError::invalid(field, "expected a finite number")),
+            Some(v) if !v.is_finite() => {
+                Err(EventError::invalid(field, "expected a finite number"))
+            }
             _ => Ok(()),
         }
     }
