@@ -1,5 +1,11 @@
 //! Parsing, serialization, split/join and error behaviour of `Event`.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail loudly by design"
+)]
+
 use llmtrail_core::{
     AlertState, Body, Decision, Event, EventError, EventKind, FindingCategory, Part,
     ResponseStatus, Severity, ToolStatus, content_fields,

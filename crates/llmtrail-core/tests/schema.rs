@@ -1,5 +1,11 @@
 //! The committed JSON Schema matches the types, and describes the wire format.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail loudly by design"
+)]
+
 use std::path::PathBuf;
 
 use llmtrail_core::schema::{event_schema, event_schema_pretty};

@@ -55,7 +55,10 @@ pub struct ReadLog {
 /// # Errors
 /// [`CheckpointLogError::Damaged`] when an entry before the last is damaged, `Io` otherwise.
 pub fn read_log(path: &Path) -> Result<ReadLog, CheckpointLogError> {
-    let io = |source| CheckpointLogError::Io { path: path.to_path_buf(), source };
+    let io = |source| CheckpointLogError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut bytes = Vec::new();
     match File::open(path) {
         Ok(f) => {
@@ -127,13 +130,23 @@ impl CheckpointLog {
     /// # Errors
     /// `Io` when the file cannot be opened or truncated.
     pub fn open(path: &Path, valid_len: u64) -> Result<Self, CheckpointLogError> {
-        let io = |source| CheckpointLogError::Io { path: path.to_path_buf(), source };
-        let file = OpenOptions::new().create(true).append(true).open(path).map_err(io)?;
+        let io = |source| CheckpointLogError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(io)?;
         if file.metadata().map_err(io)?.len() != valid_len {
             file.set_len(valid_len).map_err(io)?;
             file.sync_all().map_err(io)?;
         }
-        Ok(Self { path: path.to_path_buf(), file })
+        Ok(Self {
+            path: path.to_path_buf(),
+            file,
+        })
     }
 
     /// Appends one signed note and syncs it to disk.
@@ -145,7 +158,10 @@ impl CheckpointLog {
         entry.extend_from_slice(&(note.len() as u32).to_le_bytes());
         entry.extend_from_slice(&crc32c::crc32c(note.as_bytes()).to_le_bytes());
         entry.extend_from_slice(note.as_bytes());
-        let io = |source| CheckpointLogError::Io { path: self.path.clone(), source };
+        let io = |source| CheckpointLogError::Io {
+            path: self.path.clone(),
+            source,
+        };
         self.file.write_all(&entry).map_err(io)?;
         self.file.sync_data().map_err(io)
     }
@@ -185,6 +201,9 @@ mod tests {
         let mut bytes = std::fs::read(&path).unwrap();
         bytes[9] ^= 1;
         std::fs::write(&path, &bytes).unwrap();
-        assert!(matches!(read_log(&path), Err(CheckpointLogError::Damaged { entry: 0, .. })));
+        assert!(matches!(
+            read_log(&path),
+            Err(CheckpointLogError::Damaged { entry: 0, .. })
+        ));
     }
 }

@@ -44,7 +44,9 @@ pub enum CryptoError {
 /// # Errors
 /// [`CryptoError::Random`] when the source fails.
 pub fn random_bytes(buf: &mut [u8]) -> Result<(), CryptoError> {
-    SystemRandom::new().fill(buf).map_err(|_| CryptoError::Random)
+    SystemRandom::new()
+        .fill(buf)
+        .map_err(|_| CryptoError::Random)
 }
 
 fn aead_key(bytes: &[u8; KEY_LEN]) -> Result<LessSafeKey, CryptoError> {
@@ -61,7 +63,9 @@ pub struct MasterKey {
 
 impl std::fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MasterKey").field("id", &hex::encode(self.id())).finish_non_exhaustive()
+        f.debug_struct("MasterKey")
+            .field("id", &hex::encode(self.id()))
+            .finish_non_exhaustive()
     }
 }
 
@@ -94,8 +98,9 @@ impl MasterKey {
         let raw = base64::engine::general_purpose::STANDARD
             .decode(text.trim())
             .map_err(|_| CryptoError::InvalidKey("master key is not base64"))?;
-        let bytes: [u8; KEY_LEN] =
-            raw.try_into().map_err(|_| CryptoError::InvalidKey("master key is not 32 bytes"))?;
+        let bytes: [u8; KEY_LEN] = raw
+            .try_into()
+            .map_err(|_| CryptoError::InvalidKey("master key is not 32 bytes"))?;
         Self::from_bytes(bytes)
     }
 
@@ -108,7 +113,10 @@ impl MasterKey {
     /// Returns a short public identifier of this key: the first 8 bytes of a domain-separated
     /// SHA-256 of the key. Segments record it so that a wrong key is named, not guessed.
     pub fn id(&self) -> [u8; 8] {
-        let digest = Sha256::new().chain_update(KEY_ID_DOMAIN).chain_update(self.bytes).finalize();
+        let digest = Sha256::new()
+            .chain_update(KEY_ID_DOMAIN)
+            .chain_update(self.bytes)
+            .finalize();
         let mut id = [0u8; 8];
         id.copy_from_slice(&digest[..8]);
         id
@@ -131,8 +139,9 @@ impl MasterKey {
     /// [`CryptoError::Open`] when the wrapped key was not made by this master key or was changed.
     pub fn unwrap_key(&self, wrapped: &[u8; WRAPPED_KEY_LEN]) -> Result<DataKey, CryptoError> {
         let plain = open_with(&self.key, WRAP_AAD, wrapped)?;
-        let bytes: [u8; KEY_LEN] =
-            plain.try_into().map_err(|_| CryptoError::InvalidKey("data key is not 32 bytes"))?;
+        let bytes: [u8; KEY_LEN] = plain
+            .try_into()
+            .map_err(|_| CryptoError::InvalidKey("data key is not 32 bytes"))?;
         DataKey::from_bytes(bytes)
     }
 }
@@ -169,7 +178,12 @@ impl DataKey {
     ///
     /// # Errors
     /// [`CryptoError::Random`] when no nonce can be drawn.
-    pub fn seal_into(&self, aad: &[u8], plaintext: &[u8], out: &mut Vec<u8>) -> Result<(), CryptoError> {
+    pub fn seal_into(
+        &self,
+        aad: &[u8],
+        plaintext: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), CryptoError> {
         let mut nonce = [0u8; NONCE_LEN];
         random_bytes(&mut nonce)?;
         let start = out.len();
@@ -202,8 +216,12 @@ fn seal_with(key: &LessSafeKey, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>,
     let mut nonce = [0u8; NONCE_LEN];
     random_bytes(&mut nonce)?;
     let mut body = plaintext.to_vec();
-    key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut body)
-        .map_err(|_| CryptoError::Random)?;
+    key.seal_in_place_append_tag(
+        Nonce::assume_unique_for_key(nonce),
+        Aad::from(aad),
+        &mut body,
+    )
+    .map_err(|_| CryptoError::Random)?;
     let mut out = Vec::with_capacity(NONCE_LEN + body.len());
     out.extend_from_slice(&nonce);
     out.extend_from_slice(&body);
@@ -217,8 +235,10 @@ fn open_with(key: &LessSafeKey, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, Cr
     let (nonce, body) = sealed.split_at(NONCE_LEN);
     let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| CryptoError::Open)?;
     let mut buf = body.to_vec();
-    let plain_len =
-        key.open_in_place(nonce, Aad::from(aad), &mut buf).map_err(|_| CryptoError::Open)?.len();
+    let plain_len = key
+        .open_in_place(nonce, Aad::from(aad), &mut buf)
+        .map_err(|_| CryptoError::Open)?
+        .len();
     buf.truncate(plain_len);
     Ok(buf)
 }
@@ -239,7 +259,10 @@ mod tests {
         assert!(matches!(dk.open(b"aad-2", sealed), Err(CryptoError::Open)));
         let mut flipped = sealed.to_vec();
         flipped[NONCE_LEN + 2] ^= 1;
-        assert!(matches!(dk.open(b"aad-1", &flipped), Err(CryptoError::Open)));
+        assert!(matches!(
+            dk.open(b"aad-1", &flipped),
+            Err(CryptoError::Open)
+        ));
     }
 
     #[test]

@@ -24,7 +24,9 @@ pub enum LedgerError {
     #[error("ledger directory {0} is in use by another llmtrail process")]
     Locked(PathBuf),
     /// The stored data is damaged in a way that recovery must not paper over.
-    #[error("ledger is damaged at {path} offset {offset}: {why} (run `llmtrail verify` for a full report)")]
+    #[error(
+        "ledger is damaged at {path} offset {offset}: {why} (run `llmtrail verify` for a full report)"
+    )]
     Corrupt {
         /// The segment file.
         path: PathBuf,
@@ -37,7 +39,9 @@ pub enum LedgerError {
     #[error("ledger does not match its last signed checkpoint: {0} (run `llmtrail verify`)")]
     CheckpointMismatch(String),
     /// A segment was sealed under a different master key than the one configured.
-    #[error("segment {path} was written with master key {found}, but the configured master key is {expected}")]
+    #[error(
+        "segment {path} was written with master key {found}, but the configured master key is {expected}"
+    )]
     WrongMasterKey {
         /// The segment file.
         path: PathBuf,

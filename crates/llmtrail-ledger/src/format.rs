@@ -119,7 +119,11 @@ impl SegmentHeader {
         master_key_id.copy_from_slice(&h[24..32]);
         let mut wrapped_key = [0u8; WRAPPED_KEY_LEN];
         wrapped_key.copy_from_slice(&h[32..92]);
-        Ok(Self { first_index: u64_at(h, 16), master_key_id, wrapped_key })
+        Ok(Self {
+            first_index: u64_at(h, 16),
+            master_key_id,
+            wrapped_key,
+        })
     }
 }
 
@@ -183,13 +187,21 @@ pub enum Decoded<'a> {
 /// [`FormatError`] when the bytes are not a complete, intact record.
 pub fn decode_record(buf: &[u8]) -> Result<Decoded<'_>, FormatError> {
     if buf.len() < RECORD_PREFIX_LEN {
-        return if buf.iter().all(|b| *b == 0) { Ok(Decoded::End) } else { Err(FormatError::Truncated) };
+        return if buf.iter().all(|b| *b == 0) {
+            Ok(Decoded::End)
+        } else {
+            Err(FormatError::Truncated)
+        };
     }
     let len = u32_at(buf, 0) as usize;
     if len == 0 {
-        return if u32_at(buf, 4) == 0 { Ok(Decoded::End) } else { Err(FormatError::BadLength(0)) };
+        return if u32_at(buf, 4) == 0 {
+            Ok(Decoded::End)
+        } else {
+            Err(FormatError::BadLength(0))
+        };
     }
-    if len < RECORD_FIXED_LEN + 4 || len > MAX_RECORD_LEN {
+    if !(RECORD_FIXED_LEN + 4..=MAX_RECORD_LEN).contains(&len) {
         return Err(FormatError::BadLength(len as u64));
     }
     let Some(body) = buf.get(RECORD_PREFIX_LEN..RECORD_PREFIX_LEN + len) else {
@@ -221,10 +233,17 @@ pub fn parse_body(body: &[u8]) -> Result<RecordRef<'_>, FormatError> {
     let leaf = &body[RECORD_FIXED_LEN..leaf_end];
     let content_len = u32_at(body, leaf_end) as usize;
     if leaf_end + 4 + content_len != body.len() {
-        return Err(FormatError::Malformed("content length does not match record length"));
+        return Err(FormatError::Malformed(
+            "content length does not match record length",
+        ));
     }
     let sealed = &body[leaf_end + 4..];
-    Ok(RecordRef { index, id, leaf, sealed })
+    Ok(RecordRef {
+        index,
+        id,
+        leaf,
+        sealed,
+    })
 }
 
 /// Returns the associated data that binds sealed content to its record.
@@ -264,15 +283,25 @@ mod tests {
 
     #[test]
     fn header_round_trip_and_checks() {
-        let h = SegmentHeader { first_index: 42, master_key_id: [1; 8], wrapped_key: [2; 60] };
+        let h = SegmentHeader {
+            first_index: 42,
+            master_key_id: [1; 8],
+            wrapped_key: [2; 60],
+        };
         let bytes = h.encode();
         assert_eq!(SegmentHeader::decode(&bytes).unwrap(), h);
         let mut bad = bytes;
         bad[20] ^= 1;
-        assert_eq!(SegmentHeader::decode(&bad), Err(FormatError::BadHeader("checksum mismatch")));
+        assert_eq!(
+            SegmentHeader::decode(&bad),
+            Err(FormatError::BadHeader("checksum mismatch"))
+        );
         let mut bad = bytes;
         bad[0] = b'X';
-        assert_eq!(SegmentHeader::decode(&bad), Err(FormatError::BadHeader("wrong magic")));
+        assert_eq!(
+            SegmentHeader::decode(&bad),
+            Err(FormatError::BadHeader("wrong magic"))
+        );
     }
 
     #[test]
@@ -281,9 +310,16 @@ mod tests {
         let first_len = buf.len();
         buf.extend(record(10, b"{}", b""));
         buf.extend([0u8; 64]);
-        let Decoded::Record(r, n) = decode_record(&buf).unwrap() else { panic!("record") };
-        assert_eq!((r.index, r.leaf, r.sealed, n), (9, &b"{\"a\":1}"[..], &b"sealed"[..], first_len));
-        let Decoded::Record(r, m) = decode_record(&buf[n..]).unwrap() else { panic!("record") };
+        let Decoded::Record(r, n) = decode_record(&buf).unwrap() else {
+            panic!("record")
+        };
+        assert_eq!(
+            (r.index, r.leaf, r.sealed, n),
+            (9, &b"{\"a\":1}"[..], &b"sealed"[..], first_len)
+        );
+        let Decoded::Record(r, m) = decode_record(&buf[n..]).unwrap() else {
+            panic!("record")
+        };
         assert_eq!((r.index, r.sealed.len()), (10, 0));
         assert_eq!(decode_record(&buf[n + m..]).unwrap(), Decoded::End);
     }
@@ -294,7 +330,10 @@ mod tests {
         for cut in 1..buf.len() {
             let mut torn = buf[..cut].to_vec();
             torn.extend([0u8; 0]);
-            assert!(decode_record(&torn).is_err() || cut < RECORD_PREFIX_LEN, "cut {cut}");
+            assert!(
+                decode_record(&torn).is_err() || cut < RECORD_PREFIX_LEN,
+                "cut {cut}"
+            );
         }
         for i in 0..buf.len() {
             let mut flipped = buf.clone();

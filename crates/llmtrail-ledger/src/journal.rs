@@ -14,7 +14,8 @@ use crate::error::LedgerError;
 use crate::ledger::{Ledger, Receipt};
 
 /// A boxed future returned by [`Journal::append`].
-pub type AppendFuture<'a> = Pin<Box<dyn Future<Output = Result<Vec<Receipt>, LedgerError>> + Send + 'a>>;
+pub type AppendFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Vec<Receipt>, LedgerError>> + Send + 'a>>;
 
 /// Something that makes events durable in order and acknowledges each with its position.
 pub trait Journal: Send + Sync {

@@ -61,7 +61,10 @@ impl Keys {
     /// # Errors
     /// [`KeyError::Invalid`] if the name is not a valid key name or randomness fails.
     pub fn generate(name: &str) -> Result<Self, KeyError> {
-        let invalid = |why: String| KeyError::Invalid { path: PathBuf::from(name), why };
+        let invalid = |why: String| KeyError::Invalid {
+            path: PathBuf::from(name),
+            why,
+        };
         let signer = NoteSigner::generate(name).map_err(|e| invalid(e.to_string()))?;
         let master = MasterKey::generate().map_err(|e| invalid(e.to_string()))?;
         Ok(Self { signer, master })
@@ -79,11 +82,26 @@ impl Keys {
     /// # Errors
     /// [`KeyError::Exists`] if a key file is already there; `Io` on write failure.
     pub fn write(&self, dir: &Path, write_master: bool) -> Result<(), KeyError> {
-        std::fs::create_dir_all(dir).map_err(|source| KeyError::Io { path: dir.into(), source })?;
-        write_new(&dir.join(SIGNING_KEY_FILE), &format!("{}\n", self.signer.to_skey()), 0o600)?;
-        write_new(&dir.join(PUBLIC_KEY_FILE), &format!("{}\n", self.verifier().to_vkey()), 0o644)?;
+        std::fs::create_dir_all(dir).map_err(|source| KeyError::Io {
+            path: dir.into(),
+            source,
+        })?;
+        write_new(
+            &dir.join(SIGNING_KEY_FILE),
+            &format!("{}\n", self.signer.to_skey()),
+            0o600,
+        )?;
+        write_new(
+            &dir.join(PUBLIC_KEY_FILE),
+            &format!("{}\n", self.verifier().to_vkey()),
+            0o644,
+        )?;
         if write_master {
-            write_new(&dir.join(MASTER_KEY_FILE), &format!("{}\n", self.master.to_base64()), 0o600)?;
+            write_new(
+                &dir.join(MASTER_KEY_FILE),
+                &format!("{}\n", self.master.to_base64()),
+                0o600,
+            )?;
         }
         Ok(())
     }
@@ -95,8 +113,10 @@ impl Keys {
     pub fn load(dir: &Path, master_env: Option<&str>) -> Result<Self, KeyError> {
         let path = dir.join(SIGNING_KEY_FILE);
         let text = read_secret(&path)?;
-        let signer = NoteSigner::from_skey(text.trim())
-            .map_err(|e| KeyError::Invalid { path: path.clone(), why: e.to_string() })?;
+        let signer = NoteSigner::from_skey(text.trim()).map_err(|e| KeyError::Invalid {
+            path: path.clone(),
+            why: e.to_string(),
+        })?;
         let master = match master_env {
             Some(value) => MasterKey::from_base64(value).map_err(|e| KeyError::Invalid {
                 path: PathBuf::from(format!("${MASTER_KEY_ENV}")),
@@ -105,8 +125,10 @@ impl Keys {
             None => {
                 let path = dir.join(MASTER_KEY_FILE);
                 let text = read_secret(&path)?;
-                MasterKey::from_base64(&text)
-                    .map_err(|e| KeyError::Invalid { path, why: e.to_string() })?
+                MasterKey::from_base64(&text).map_err(|e| KeyError::Invalid {
+                    path,
+                    why: e.to_string(),
+                })?
             }
         };
         Ok(Self { signer, master })
@@ -124,13 +146,26 @@ impl Keys {
 /// # Errors
 /// `Io` when the file cannot be read, `Invalid` when it holds no verifier key.
 pub fn load_verifier(source: &Path) -> Result<NoteVerifier, KeyError> {
-    let path = if source.is_dir() { source.join(PUBLIC_KEY_FILE) } else { source.to_path_buf() };
-    let text = std::fs::read_to_string(&path).map_err(|e| KeyError::Io { path: path.clone(), source: e })?;
-    NoteVerifier::from_vkey(text.trim()).map_err(|e| KeyError::Invalid { path, why: e.to_string() })
+    let path = if source.is_dir() {
+        source.join(PUBLIC_KEY_FILE)
+    } else {
+        source.to_path_buf()
+    };
+    let text = std::fs::read_to_string(&path).map_err(|e| KeyError::Io {
+        path: path.clone(),
+        source: e,
+    })?;
+    NoteVerifier::from_vkey(text.trim()).map_err(|e| KeyError::Invalid {
+        path,
+        why: e.to_string(),
+    })
 }
 
 fn read_secret(path: &Path) -> Result<String, KeyError> {
-    std::fs::read_to_string(path).map_err(|source| KeyError::Io { path: path.into(), source })
+    std::fs::read_to_string(path).map_err(|source| KeyError::Io {
+        path: path.into(),
+        source,
+    })
 }
 
 fn write_new(path: &Path, contents: &str, mode: u32) -> Result<(), KeyError> {
@@ -144,10 +179,16 @@ fn write_new(path: &Path, contents: &str, mode: u32) -> Result<(), KeyError> {
             if source.kind() == std::io::ErrorKind::AlreadyExists {
                 KeyError::Exists(path.into())
             } else {
-                KeyError::Io { path: path.into(), source }
+                KeyError::Io {
+                    path: path.into(),
+                    source,
+                }
             }
         })?;
-    let io = |source| KeyError::Io { path: path.into(), source };
+    let io = |source| KeyError::Io {
+        path: path.into(),
+        source,
+    };
     file.write_all(contents.as_bytes()).map_err(io)?;
     file.sync_all().map_err(io)
 }
@@ -162,14 +203,26 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let keys = Keys::generate("llmtrail.test/log").unwrap();
         keys.write(dir.path(), true).unwrap();
-        let mode = |f: &str| std::fs::metadata(dir.path().join(f)).unwrap().permissions().mode() & 0o777;
+        let mode = |f: &str| {
+            std::fs::metadata(dir.path().join(f))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
         assert_eq!(mode(SIGNING_KEY_FILE), 0o600);
         assert_eq!(mode(MASTER_KEY_FILE), 0o600);
         let back = Keys::load(dir.path(), None).unwrap();
         assert_eq!(back.master.id(), keys.master.id());
         assert_eq!(back.verifier().to_vkey(), keys.verifier().to_vkey());
-        assert_eq!(load_verifier(dir.path()).unwrap().to_vkey(), keys.verifier().to_vkey());
-        assert!(matches!(keys.write(dir.path(), true), Err(KeyError::Exists(_))));
+        assert_eq!(
+            load_verifier(dir.path()).unwrap().to_vkey(),
+            keys.verifier().to_vkey()
+        );
+        assert!(matches!(
+            keys.write(dir.path(), true),
+            Err(KeyError::Exists(_))
+        ));
     }
 
     #[test]
@@ -177,7 +230,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let keys = Keys::generate("k").unwrap();
         keys.write(dir.path(), false).unwrap();
-        assert!(Keys::load(dir.path(), None).is_err(), "no master key file and no env");
+        assert!(
+            Keys::load(dir.path(), None).is_err(),
+            "no master key file and no env"
+        );
         let other = MasterKey::generate().unwrap();
         let loaded = Keys::load(dir.path(), Some(&other.to_base64())).unwrap();
         assert_eq!(loaded.master.id(), other.id());

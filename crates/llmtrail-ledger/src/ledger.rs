@@ -201,7 +201,10 @@ impl Ledger {
         remove_stale_preallocations(&seg_dir)?;
 
         let verifier = keys.verifier();
-        let origin = opts.origin.clone().unwrap_or_else(|| verifier.name().to_owned());
+        let origin = opts
+            .origin
+            .clone()
+            .unwrap_or_else(|| verifier.name().to_owned());
         let tree_dir = dir.join(TREE_DIR);
         let mut tree = TreeStore::open(&tree_dir)?;
         // Leaves already in the derived tree are not hashed again; verify checks them all.
@@ -227,7 +230,11 @@ impl Ledger {
                 ))
             })?;
             check_against_tree(&cp, &origin, &tree, records)?;
-            latest = Some(SignedCheckpoint { note: note.clone(), size: cp.size, root: cp.root });
+            latest = Some(SignedCheckpoint {
+                note: note.clone(),
+                size: cp.size,
+                root: cp.root,
+            });
         }
         let cplog = CheckpointLog::open(&cp_path, log.valid_len)?;
         if scan.torn_bytes > 0 {
@@ -239,7 +246,10 @@ impl Ledger {
             );
         }
         if log.torn_bytes > 0 {
-            tracing::warn!(bytes = log.torn_bytes, "dropped a torn checkpoint log entry");
+            tracing::warn!(
+                bytes = log.torn_bytes,
+                "dropped a torn checkpoint log entry"
+            );
         }
         let recovery = Recovery {
             records,
@@ -247,8 +257,11 @@ impl Ledger {
             torn_checkpoint_bytes: log.torn_bytes,
         };
         let last_cp_size = latest.as_ref().map(|c: &SignedCheckpoint| c.size);
-        let segments: BTreeMap<u64, Arc<Segment>> =
-            scan.segments.iter().map(|(first, seg)| (*first, Arc::clone(seg))).collect();
+        let segments: BTreeMap<u64, Arc<Segment>> = scan
+            .segments
+            .iter()
+            .map(|(first, seg)| (*first, Arc::clone(seg)))
+            .collect();
         let shared = Arc::new(Shared {
             dir: dir.clone(),
             origin,
@@ -261,7 +274,10 @@ impl Ledger {
             checkpoint: RwLock::new(latest),
             failure: Mutex::new(None),
         });
-        let current = scan.segments.last().map(|(first, seg)| (*first, Arc::clone(seg), scan.end));
+        let current = scan
+            .segments
+            .last()
+            .map(|(first, seg)| (*first, Arc::clone(seg), scan.end));
         let (tx, rx) = mpsc::channel(opts.queue_depth.max(1));
         let writer = Writer::new(
             Arc::clone(&shared),
@@ -277,7 +293,13 @@ impl Ledger {
             .spawn(move || writer.run(rx))
             .map_err(LedgerError::io(&dir))?;
         spawn_ticker(tx.clone(), opts.checkpoint_interval, &dir)?;
-        Ok(Self { shared, tx, writer: Mutex::new(Some(handle)), recovery, _lock: lock })
+        Ok(Self {
+            shared,
+            tx,
+            writer: Mutex::new(Some(handle)),
+            recovery,
+            _lock: lock,
+        })
     }
 
     /// Returns what recovery found when the ledger was opened.
@@ -294,7 +316,10 @@ impl Ledger {
         let prepared = prepare_all(events)?;
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(Command::Append { records: prepared, reply })
+            .send(Command::Append {
+                records: prepared,
+                reply,
+            })
             .await
             .map_err(|_| LedgerError::Closed)?;
         rx.await.map_err(|_| LedgerError::Closed)?
@@ -308,7 +333,10 @@ impl Ledger {
         let prepared = prepare_all(events)?;
         let (reply, rx) = oneshot::channel();
         self.tx
-            .blocking_send(Command::Append { records: prepared, reply })
+            .blocking_send(Command::Append {
+                records: prepared,
+                reply,
+            })
             .map_err(|_| LedgerError::Closed)?;
         rx.blocking_recv().map_err(|_| LedgerError::Closed)?
     }
@@ -319,7 +347,10 @@ impl Ledger {
     /// When signing or persisting the checkpoint fails.
     pub async fn checkpoint_now(&self) -> Result<Option<SignedCheckpoint>, LedgerError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Command::Checkpoint { reply }).await.map_err(|_| LedgerError::Closed)?;
+        self.tx
+            .send(Command::Checkpoint { reply })
+            .await
+            .map_err(|_| LedgerError::Closed)?;
         rx.await.map_err(|_| LedgerError::Closed)?
     }
 
@@ -329,7 +360,9 @@ impl Ledger {
     /// As [`Ledger::checkpoint_now`].
     pub fn checkpoint_now_blocking(&self) -> Result<Option<SignedCheckpoint>, LedgerError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.blocking_send(Command::Checkpoint { reply }).map_err(|_| LedgerError::Closed)?;
+        self.tx
+            .blocking_send(Command::Checkpoint { reply })
+            .map_err(|_| LedgerError::Closed)?;
         rx.blocking_recv().map_err(|_| LedgerError::Closed)?
     }
 
@@ -393,7 +426,11 @@ impl Ledger {
     /// [`LedgerError::OutOfRange`] beyond the durable size.
     pub fn leaf_hash(&self, index: u64) -> Result<Hash, LedgerError> {
         if index >= self.size() {
-            return Err(LedgerError::OutOfRange { what: "index", value: index, size: self.size() });
+            return Err(LedgerError::OutOfRange {
+                what: "index",
+                value: index,
+                size: self.size(),
+            });
         }
         Ok(self.tree()?.leaf(index)?)
     }
@@ -405,7 +442,11 @@ impl Ledger {
     pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, LedgerError> {
         self.check_size("size", size)?;
         if index >= size {
-            return Err(LedgerError::OutOfRange { what: "index", value: index, size });
+            return Err(LedgerError::OutOfRange {
+                what: "index",
+                value: index,
+                size,
+            });
         }
         Ok(self.tree()?.inclusion_proof(index, size)?)
     }
@@ -417,7 +458,11 @@ impl Ledger {
     pub fn consistency_proof(&self, old: u64, new: u64) -> Result<Vec<Hash>, LedgerError> {
         self.check_size("new", new)?;
         if old > new {
-            return Err(LedgerError::OutOfRange { what: "old", value: old, size: new });
+            return Err(LedgerError::OutOfRange {
+                what: "old",
+                value: old,
+                size: new,
+            });
         }
         Ok(self.tree()?.consistency_proof(old, new)?)
     }
@@ -451,13 +496,20 @@ impl Ledger {
     fn check_size(&self, what: &'static str, size: u64) -> Result<(), LedgerError> {
         let durable = self.size();
         if size > durable {
-            return Err(LedgerError::OutOfRange { what, value: size, size: durable });
+            return Err(LedgerError::OutOfRange {
+                what,
+                value: size,
+                size: durable,
+            });
         }
         Ok(())
     }
 
     fn tree(&self) -> Result<std::sync::RwLockReadGuard<'_, TreeStore>, LedgerError> {
-        self.shared.tree.read().map_err(|_| LedgerError::Failed("tree lock poisoned".into()))
+        self.shared
+            .tree
+            .read()
+            .map_err(|_| LedgerError::Failed("tree lock poisoned".into()))
     }
 }
 
@@ -474,7 +526,10 @@ impl Drop for Ledger {
 }
 
 fn prepare_all(events: &[Event]) -> Result<Vec<Prepared>, LedgerError> {
-    events.iter().map(|e| record::prepare(e).map_err(LedgerError::from)).collect()
+    events
+        .iter()
+        .map(|e| record::prepare(e).map_err(LedgerError::from))
+        .collect()
 }
 
 fn check_against_tree(
@@ -526,7 +581,9 @@ fn spawn_ticker(
 /// Reads and decodes the record at `loc` of `seg`.
 pub(crate) fn read_event(seg: &Segment, loc: Location) -> Result<StoredEvent, LedgerError> {
     let mut prefix = [0u8; format::RECORD_PREFIX_LEN];
-    seg.file.read_exact_at(&mut prefix, loc.offset).map_err(LedgerError::io(&seg.path))?;
+    seg.file
+        .read_exact_at(&mut prefix, loc.offset)
+        .map_err(LedgerError::io(&seg.path))?;
     let len = u32::from_le_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize;
     if len > format::MAX_RECORD_LEN {
         return Err(corrupt(&seg.path, loc.offset, "impossible record length"));
@@ -534,18 +591,32 @@ pub(crate) fn read_event(seg: &Segment, loc: Location) -> Result<StoredEvent, Le
     let mut buf = vec![0u8; format::RECORD_PREFIX_LEN + len];
     buf[..format::RECORD_PREFIX_LEN].copy_from_slice(&prefix);
     seg.file
-        .read_exact_at(&mut buf[format::RECORD_PREFIX_LEN..], loc.offset + format::RECORD_PREFIX_LEN as u64)
+        .read_exact_at(
+            &mut buf[format::RECORD_PREFIX_LEN..],
+            loc.offset + format::RECORD_PREFIX_LEN as u64,
+        )
         .map_err(LedgerError::io(&seg.path))?;
     let Decoded::Record(rec, _) =
         format::decode_record(&buf).map_err(|e| corrupt(&seg.path, loc.offset, &e.to_string()))?
     else {
-        return Err(corrupt(&seg.path, loc.offset, "no record at indexed offset"));
+        return Err(corrupt(
+            &seg.path,
+            loc.offset,
+            "no record at indexed offset",
+        ));
     };
     if rec.index != loc.index {
-        return Err(corrupt(&seg.path, loc.offset, "record index differs from the id index"));
+        return Err(corrupt(
+            &seg.path,
+            loc.offset,
+            "record index differs from the id index",
+        ));
     }
     let hash = leaf_hash(rec.leaf);
-    let decode = |source| LedgerError::Decode { index: rec.index, source };
+    let decode = |source| LedgerError::Decode {
+        index: rec.index,
+        source,
+    };
     let (plain, state) = if rec.sealed.is_empty() {
         let state = match record::leaf_content_digest(rec.leaf).map_err(decode)? {
             Some(_) => ContentState::Deleted,
@@ -557,11 +628,20 @@ pub(crate) fn read_event(seg: &Segment, loc: Location) -> Result<StoredEvent, Le
         (Some(seg.key.open(&aad, rec.sealed)?), ContentState::Present)
     };
     let event = record::rebuild(rec.leaf, plain.as_deref()).map_err(decode)?;
-    Ok(StoredEvent { index: rec.index, leaf_hash: hash, event, content: state })
+    Ok(StoredEvent {
+        index: rec.index,
+        leaf_hash: hash,
+        event,
+        content: state,
+    })
 }
 
 fn corrupt(path: &Path, offset: u64, why: &str) -> LedgerError {
-    LedgerError::Corrupt { path: path.to_path_buf(), offset, why: why.to_owned() }
+    LedgerError::Corrupt {
+        path: path.to_path_buf(),
+        offset,
+        why: why.to_owned(),
+    }
 }
 
 /// Lists segment files in index order.
@@ -595,7 +675,11 @@ pub(crate) const PREALLOC_PREFIX: &str = "prealloc-";
 fn remove_stale_preallocations(seg_dir: &Path) -> Result<(), LedgerError> {
     let entries = std::fs::read_dir(seg_dir).map_err(LedgerError::io(seg_dir))?;
     for entry in entries.flatten() {
-        if entry.file_name().to_string_lossy().starts_with(PREALLOC_PREFIX) {
+        if entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(PREALLOC_PREFIX)
+        {
             std::fs::remove_file(entry.path()).map_err(LedgerError::io(entry.path()))?;
         }
     }
@@ -631,7 +715,11 @@ fn scan_segments(seg_dir: &Path, master: &MasterKey, hash_from: u64) -> Result<S
     let count = files.len();
     for (n, (first, path)) in files.into_iter().enumerate() {
         let last = n + 1 == count;
-        let file = OpenOptions::new().read(true).write(true).open(&path).map_err(LedgerError::io(&path))?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(LedgerError::io(&path))?;
         let bytes = std::fs::read(&path).map_err(LedgerError::io(&path))?;
         let header = match SegmentHeader::decode(&bytes) {
             Ok(h) => h,
@@ -647,7 +735,10 @@ fn scan_segments(seg_dir: &Path, master: &MasterKey, hash_from: u64) -> Result<S
             return Err(corrupt(
                 &path,
                 0,
-                &format!("segment starts at index {} but {} was expected", header.first_index, scan.next_index),
+                &format!(
+                    "segment starts at index {} but {} was expected",
+                    header.first_index, scan.next_index
+                ),
             ));
         }
         if header.master_key_id != master.id() {
@@ -667,11 +758,21 @@ fn scan_segments(seg_dir: &Path, master: &MasterKey, hash_from: u64) -> Result<S
                         return Err(corrupt(
                             &path,
                             at as u64,
-                            &format!("record has index {} where {} was expected", rec.index, scan.next_index),
+                            &format!(
+                                "record has index {} where {} was expected",
+                                rec.index, scan.next_index
+                            ),
                         ));
                     }
                     let id = Uuid::from_bytes(rec.id);
-                    scan.ids.insert(id, Location { index: rec.index, segment: first, offset: at as u64 });
+                    scan.ids.insert(
+                        id,
+                        Location {
+                            index: rec.index,
+                            segment: first,
+                            offset: at as u64,
+                        },
+                    );
                     if rec.index >= hash_from {
                         scan.leaf_hashes.push(leaf_hash(rec.leaf));
                     }
@@ -700,7 +801,8 @@ fn scan_segments(seg_dir: &Path, master: &MasterKey, hash_from: u64) -> Result<S
         if last {
             scan.end = at as u64;
         }
-        scan.segments.push((first, Arc::new(Segment { path, file, key })));
+        scan.segments
+            .push((first, Arc::new(Segment { path, file, key })));
     }
     Ok(scan)
 }

@@ -42,13 +42,20 @@ impl Prepared {
             + crate::format::RECORD_FIXED_LEN
             + self.leaf.len()
             + 4
-            + self.content.as_ref().map_or(0, |c| c.len() + 12 + crate::crypto::TAG_LEN)
+            + self
+                .content
+                .as_ref()
+                .map_or(0, |c| c.len() + 12 + crate::crypto::TAG_LEN)
     }
 }
 
 /// Computes the content digest of `salt || content`.
 pub fn content_digest(salted_content: &[u8]) -> [u8; 32] {
-    Sha256::new().chain_update(DIGEST_DOMAIN).chain_update(salted_content).finalize().into()
+    Sha256::new()
+        .chain_update(DIGEST_DOMAIN)
+        .chain_update(salted_content)
+        .finalize()
+        .into()
 }
 
 /// Prepares an event for appending.
@@ -64,7 +71,10 @@ pub fn prepare(event: &Event) -> Result<Prepared, CryptoError> {
             llmtrail_core::canonical::write_canonical(&content, &mut salted);
             let digest = content_digest(&salted);
             if let Value::Object(map) = &mut meta {
-                map.insert(CONTENT_DIGEST_KEY.to_owned(), Value::String(hex::encode(digest)));
+                map.insert(
+                    CONTENT_DIGEST_KEY.to_owned(),
+                    Value::String(hex::encode(digest)),
+                );
             }
             Some(salted)
         }
@@ -72,7 +82,12 @@ pub fn prepare(event: &Event) -> Result<Prepared, CryptoError> {
     };
     let leaf = llmtrail_core::canonical::to_canonical_vec(&meta);
     let leaf_hash = leaf_hash(&leaf);
-    Ok(Prepared { id: event.id, leaf, leaf_hash, content })
+    Ok(Prepared {
+        id: event.id,
+        leaf,
+        leaf_hash,
+        content,
+    })
 }
 
 /// Errors rebuilding an event from stored bytes.
@@ -158,7 +173,10 @@ mod tests {
         let e = event();
         let p = prepare(&e).unwrap();
         let leaf = std::str::from_utf8(&p.leaf).unwrap();
-        assert!(!leaf.contains("4111"), "content leaked into the leaf: {leaf}");
+        assert!(
+            !leaf.contains("4111"),
+            "content leaked into the leaf: {leaf}"
+        );
         assert!(leaf.contains(CONTENT_DIGEST_KEY));
         assert_eq!(p.leaf_hash, leaf_hash(&p.leaf));
         let back = rebuild(&p.leaf, p.content.as_deref()).unwrap();
@@ -180,7 +198,10 @@ mod tests {
         let mut content = p.content.clone().unwrap();
         let last = content.len() - 3;
         content[last] ^= 1;
-        assert!(matches!(rebuild(&p.leaf, Some(&content)), Err(DecodeError::DigestMismatch)));
+        assert!(matches!(
+            rebuild(&p.leaf, Some(&content)),
+            Err(DecodeError::DigestMismatch)
+        ));
         let without = rebuild(&p.leaf, None).unwrap();
         assert_eq!(without.id, e.id);
     }

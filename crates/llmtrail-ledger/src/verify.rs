@@ -113,29 +113,42 @@ struct SignedSize {
 /// [`VerifyError`] naming the first problem found.
 pub fn verify(opts: &VerifyOptions<'_>) -> Result<VerifyReport, VerifyError> {
     let checkpoints = read_checkpoints(&opts.dir, opts.verifier)?;
-    let mut report = VerifyReport { checkpoints: checkpoints.len() as u64, ..VerifyReport::default() };
+    let mut report = VerifyReport {
+        checkpoints: checkpoints.len() as u64,
+        ..VerifyReport::default()
+    };
     let mut hints = LeafHints::open(&opts.dir.join(TREE_DIR).join("level-00.bin"));
     let mut frontier = Frontier::new();
     let mut next_cp = 0usize;
     // Size-0 checkpoints sign the empty tree.
     while let Some(cp) = checkpoints.get(next_cp).filter(|c| c.size == 0) {
         if cp.root != empty_root() {
-            return Err(VerifyError::Checkpoint { entry: cp.entry, why: "signs a wrong empty root".into() });
+            return Err(VerifyError::Checkpoint {
+                entry: cp.entry,
+                why: "signs a wrong empty root".into(),
+            });
         }
         next_cp += 1;
     }
     let mut range_start = 0u64;
     let mut first_hint: Option<u64> = None;
     let seg_dir = opts.dir.join(SEGMENTS_DIR);
-    let segments = list_segments(&seg_dir)
-        .map_err(|e| VerifyError::File { path: seg_dir.clone(), why: e.to_string() })?;
+    let segments = list_segments(&seg_dir).map_err(|e| VerifyError::File {
+        path: seg_dir.clone(),
+        why: e.to_string(),
+    })?;
     let count = segments.len();
     let mut index = 0u64;
     for (n, (first, path)) in segments.into_iter().enumerate() {
         let last = n + 1 == count;
-        let bytes = std::fs::read(&path).map_err(|e| VerifyError::File { path: path.clone(), why: e.to_string() })?;
-        let header = SegmentHeader::decode(&bytes)
-            .map_err(|e| VerifyError::File { path: path.clone(), why: e.to_string() })?;
+        let bytes = std::fs::read(&path).map_err(|e| VerifyError::File {
+            path: path.clone(),
+            why: e.to_string(),
+        })?;
+        let header = SegmentHeader::decode(&bytes).map_err(|e| VerifyError::File {
+            path: path.clone(),
+            why: e.to_string(),
+        })?;
         if header.first_index != first || first != index {
             return Err(VerifyError::AtIndex {
                 index,
@@ -175,7 +188,10 @@ pub fn verify(opts: &VerifyOptions<'_>) -> Result<VerifyReport, VerifyError> {
                 Err(e) => {
                     return Err(VerifyError::AtIndex {
                         index,
-                        why: format!("record at offset {at} of {} is damaged: {e}", path.display()),
+                        why: format!(
+                            "record at offset {at} of {} is damaged: {e}",
+                            path.display()
+                        ),
                     });
                 }
             };
@@ -192,13 +208,26 @@ pub fn verify(opts: &VerifyOptions<'_>) -> Result<VerifyReport, VerifyError> {
             if first_hint.is_none() && hints.next().is_some_and(|h| h != hash) {
                 first_hint = Some(index);
             }
-            check_record_content(index, &hash, rec.leaf, rec.sealed, key.as_ref(), &mut report)?;
+            check_record_content(
+                index,
+                &hash,
+                rec.leaf,
+                rec.sealed,
+                key.as_ref(),
+                &mut report,
+            )?;
             frontier.push(hash);
             index += 1;
             while let Some(cp) = checkpoints.get(next_cp).filter(|c| c.size == index) {
                 if frontier.root() != cp.root {
-                    let bad = first_hint.filter(|h| *h >= range_start && *h < index).unwrap_or(range_start);
-                    let pinpoint = if first_hint == Some(bad) { "changed" } else { "somewhere in this range changed" };
+                    let bad = first_hint
+                        .filter(|h| *h >= range_start && *h < index)
+                        .unwrap_or(range_start);
+                    let pinpoint = if first_hint == Some(bad) {
+                        "changed"
+                    } else {
+                        "somewhere in this range changed"
+                    };
                     return Err(VerifyError::AtIndex {
                         index: bad,
                         why: format!(
@@ -241,15 +270,22 @@ pub fn verify(opts: &VerifyOptions<'_>) -> Result<VerifyReport, VerifyError> {
 fn read_checkpoints(dir: &Path, verifier: &NoteVerifier) -> Result<Vec<SignedSize>, VerifyError> {
     let path = dir.join(CHECKPOINT_LOG);
     let log = read_log(&path).map_err(|e| match e {
-        CheckpointLogError::Damaged { entry, why, .. } => {
-            VerifyError::Checkpoint { entry, why: format!("entry is damaged: {why}") }
-        }
-        other => VerifyError::File { path: path.clone(), why: other.to_string() },
+        CheckpointLogError::Damaged { entry, why, .. } => VerifyError::Checkpoint {
+            entry,
+            why: format!("entry is damaged: {why}"),
+        },
+        other => VerifyError::File {
+            path: path.clone(),
+            why: other.to_string(),
+        },
     })?;
     if log.torn_bytes > 0 {
         return Err(VerifyError::Checkpoint {
             entry: log.notes.len(),
-            why: format!("the log ends in {} bytes that are not a complete entry", log.torn_bytes),
+            why: format!(
+                "the log ends in {} bytes that are not a complete entry",
+                log.torn_bytes
+            ),
         });
     }
     let mut out: Vec<SignedSize> = Vec::with_capacity(log.notes.len());
@@ -257,24 +293,37 @@ fn read_checkpoints(dir: &Path, verifier: &NoteVerifier) -> Result<Vec<SignedSiz
     for (entry, note) in log.notes.iter().enumerate() {
         let cp = verifier.verify(note).map_err(|e| VerifyError::Checkpoint {
             entry,
-            why: format!("signature does not verify with key {}: {e}", verifier.name()),
+            why: format!(
+                "signature does not verify with key {}: {e}",
+                verifier.name()
+            ),
         })?;
         if let Some(o) = &origin {
             if *o != cp.origin {
-                return Err(VerifyError::Checkpoint { entry, why: "origin differs from earlier checkpoints".into() });
+                return Err(VerifyError::Checkpoint {
+                    entry,
+                    why: "origin differs from earlier checkpoints".into(),
+                });
             }
         } else {
             origin = Some(cp.origin.clone());
         }
-        if let Some(prev) = out.last() {
-            if cp.size < prev.size || (cp.size == prev.size && cp.root != prev.root) {
-                return Err(VerifyError::Checkpoint {
-                    entry,
-                    why: format!("tree size {} after {}: the log was rolled back or forked", cp.size, prev.size),
-                });
-            }
+        if let Some(prev) = out.last()
+            && (cp.size < prev.size || (cp.size == prev.size && cp.root != prev.root))
+        {
+            return Err(VerifyError::Checkpoint {
+                entry,
+                why: format!(
+                    "tree size {} after {}: the log was rolled back or forked",
+                    cp.size, prev.size
+                ),
+            });
         }
-        out.push(SignedSize { entry, size: cp.size, root: cp.root });
+        out.push(SignedSize {
+            entry,
+            size: cp.size,
+            root: cp.root,
+        });
     }
     Ok(out)
 }
@@ -284,7 +333,9 @@ fn data_key(
     header: &SegmentHeader,
     path: &Path,
 ) -> Result<Option<DataKey>, VerifyError> {
-    let Some(master) = master else { return Ok(None) };
+    let Some(master) = master else {
+        return Ok(None);
+    };
     if header.master_key_id != master.id() {
         return Err(VerifyError::File {
             path: path.to_path_buf(),
@@ -298,7 +349,10 @@ fn data_key(
     master
         .unwrap_key(&header.wrapped_key)
         .map(Some)
-        .map_err(|e| VerifyError::File { path: path.to_path_buf(), why: format!("data key: {e}") })
+        .map_err(|e| VerifyError::File {
+            path: path.to_path_buf(),
+            why: format!("data key: {e}"),
+        })
 }
 
 fn check_record_content(
@@ -311,7 +365,10 @@ fn check_record_content(
 ) -> Result<(), VerifyError> {
     let at = |why: String| VerifyError::AtIndex { index, why };
     if sealed.is_empty() {
-        if leaf_content_digest(leaf).map_err(|e| at(e.to_string()))?.is_some() {
+        if leaf_content_digest(leaf)
+            .map_err(|e| at(e.to_string()))?
+            .is_some()
+        {
             report.content_deleted += 1;
         }
         return Ok(());
@@ -322,11 +379,14 @@ fn check_record_content(
     };
     let plain = key
         .open(&format::content_aad(index, hash), sealed)
-        .map_err(|_| at("content fails authentication: it was changed or moved from another record".into()))?;
+        .map_err(|_| {
+            at("content fails authentication: it was changed or moved from another record".into())
+        })?;
     let expected = leaf_content_digest(leaf)
         .map_err(|e| at(e.to_string()))?
         .ok_or_else(|| at("content is stored but the leaf commits to none".into()))?;
-    check_content(&expected, &plain).map_err(|e| at(format!("content does not match its leaf: {e}")))?;
+    check_content(&expected, &plain)
+        .map_err(|e| at(format!("content does not match its leaf: {e}")))?;
     report.content_checked += 1;
     Ok(())
 }
@@ -338,7 +398,11 @@ struct LeafHints {
 
 impl LeafHints {
     fn open(path: &Path) -> Self {
-        Self { reader: File::open(path).ok().map(|f| BufReader::with_capacity(1 << 20, f)) }
+        Self {
+            reader: File::open(path)
+                .ok()
+                .map(|f| BufReader::with_capacity(1 << 20, f)),
+        }
     }
 
     fn next(&mut self) -> Option<Hash> {

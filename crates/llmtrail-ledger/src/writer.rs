@@ -43,9 +43,14 @@ type CheckpointReply = oneshot::Sender<Result<Option<SignedCheckpoint>, LedgerEr
 /// A request to the writer thread.
 #[derive(Debug)]
 pub(crate) enum Command {
-    Append { records: Vec<Prepared>, reply: AppendReply },
+    Append {
+        records: Vec<Prepared>,
+        reply: AppendReply,
+    },
     Tick,
-    Checkpoint { reply: CheckpointReply },
+    Checkpoint {
+        reply: CheckpointReply,
+    },
     Shutdown,
 }
 
@@ -93,7 +98,11 @@ impl Writer {
         let segment_bytes = opts.segment_bytes.max(HEADER_LEN as u64 + 4096);
         let mut preparer = Preparer::start(seg_dir, segment_bytes)?;
         preparer.request();
-        let current = current.map(|(first_index, seg, pos)| Current { first_index, seg, pos });
+        let current = current.map(|(first_index, seg, pos)| Current {
+            first_index,
+            seg,
+            pos,
+        });
         Ok(Self {
             shared,
             signer,
@@ -151,7 +160,10 @@ impl Writer {
 
     /// Handles one group of commands; returns true when asked to shut down.
     fn process(&mut self, cmds: Vec<Command>) -> bool {
-        let mut staged = Staged { next_index: self.next_index, ..Staged::default() };
+        let mut staged = Staged {
+            next_index: self.next_index,
+            ..Staged::default()
+        };
         let mut want_checkpoint = false;
         let mut cp_waiters = Vec::new();
         let mut shutdown = false;
@@ -199,12 +211,20 @@ impl Writer {
     }
 
     /// Seals and encodes one command's records into the buffer, or rejects the whole command.
-    fn stage(&mut self, records: Vec<Prepared>, staged: &mut Staged) -> Result<Vec<Receipt>, LedgerError> {
+    fn stage(
+        &mut self,
+        records: Vec<Prepared>,
+        staged: &mut Staged,
+    ) -> Result<Vec<Receipt>, LedgerError> {
         if let Some(msg) = self.shared.failure.lock().ok().and_then(|f| f.clone()) {
             return Err(LedgerError::Failed(msg));
         }
         {
-            let ids = self.shared.ids.read().map_err(|_| LedgerError::Failed("id map lock poisoned".into()))?;
+            let ids = self
+                .shared
+                .ids
+                .read()
+                .map_err(|_| LedgerError::Failed("id map lock poisoned".into()))?;
             let mut seen = HashSet::with_capacity(records.len());
             for r in &records {
                 if ids.contains_key(&r.id) || staged.id_set.contains(&r.id) || !seen.insert(r.id) {
@@ -215,7 +235,10 @@ impl Writer {
         let total: usize = records.iter().map(Prepared::encoded_len).sum();
         let capacity = self.segment_bytes - HEADER_LEN as u64;
         if total as u64 > capacity {
-            return Err(LedgerError::BatchTooLarge { bytes: total as u64, capacity });
+            return Err(LedgerError::BatchTooLarge {
+                bytes: total as u64,
+                capacity,
+            });
         }
         let fits = self
             .current
@@ -233,14 +256,31 @@ impl Writer {
             let offset = cur.pos + self.buf.len() as u64;
             let aad = format::content_aad(index, &r.leaf_hash);
             let key = &cur.seg.key;
-            format::encode_record(&mut self.buf, index, r.id.as_bytes(), &r.leaf, |out| match &r.content {
-                Some(plain) => key.seal_into(&aad, plain, out),
-                None => Ok(()),
-            })?;
+            format::encode_record(
+                &mut self.buf,
+                index,
+                r.id.as_bytes(),
+                &r.leaf,
+                |out| match &r.content {
+                    Some(plain) => key.seal_into(&aad, plain, out),
+                    None => Ok(()),
+                },
+            )?;
             staged.leaves.push(r.leaf_hash);
-            staged.ids.push((r.id, Location { index, segment: cur.first_index, offset }));
+            staged.ids.push((
+                r.id,
+                Location {
+                    index,
+                    segment: cur.first_index,
+                    offset,
+                },
+            ));
             staged.id_set.insert(r.id);
-            receipts.push(Receipt { id: r.id, index, leaf_hash: r.leaf_hash });
+            receipts.push(Receipt {
+                id: r.id,
+                index,
+                leaf_hash: r.leaf_hash,
+            });
             staged.next_index += 1;
         }
         Ok(receipts)
@@ -253,7 +293,10 @@ impl Writer {
             seg.file.sync_data().map_err(LedgerError::io(&seg.path))?;
         }
         if let Some(cur) = &self.current {
-            cur.seg.file.sync_data().map_err(LedgerError::io(&cur.seg.path))?;
+            cur.seg
+                .file
+                .sync_data()
+                .map_err(LedgerError::io(&cur.seg.path))?;
         }
         Ok(())
     }
@@ -265,7 +308,10 @@ impl Writer {
         let Some(cur) = self.current.as_mut() else {
             return Err(LedgerError::Failed("no open segment".into()));
         };
-        cur.seg.file.write_all_at(&self.buf, cur.pos).map_err(LedgerError::io(&cur.seg.path))?;
+        cur.seg
+            .file
+            .write_all_at(&self.buf, cur.pos)
+            .map_err(LedgerError::io(&cur.seg.path))?;
         cur.pos += self.buf.len() as u64;
         self.buf.clear();
         Ok(())
@@ -310,14 +356,19 @@ impl Writer {
         let seg_dir = self.shared.dir.join(SEGMENTS_DIR);
         let path = seg_dir.join(segment_file_name(first_index));
         std::fs::rename(&prealloc, &path).map_err(LedgerError::io(&path))?;
-        let file = OpenOptions::new().read(true).write(true).open(&path).map_err(LedgerError::io(&path))?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(LedgerError::io(&path))?;
         let key = DataKey::generate()?;
         let header = SegmentHeader {
             first_index,
             master_key_id: self.shared.master.id(),
             wrapped_key: self.shared.master.wrap(&key)?,
         };
-        file.write_all_at(&header.encode(), 0).map_err(LedgerError::io(&path))?;
+        file.write_all_at(&header.encode(), 0)
+            .map_err(LedgerError::io(&path))?;
         file.sync_data().map_err(LedgerError::io(&path))?;
         sync_dir(&seg_dir)?;
         let seg = Arc::new(Segment { path, file, key });
@@ -327,7 +378,11 @@ impl Writer {
         if let Some(old) = self.current.take() {
             staged.rolled.push(old.seg);
         }
-        self.current = Some(Current { first_index, seg, pos: HEADER_LEN as u64 });
+        self.current = Some(Current {
+            first_index,
+            seg,
+            pos: HEADER_LEN as u64,
+        });
         self.preparer.request();
         Ok(())
     }
@@ -345,7 +400,12 @@ impl Writer {
             .read()
             .map_err(|_| LedgerError::Failed("tree lock poisoned".into()))?
             .root_at(size)?;
-        let cp = Checkpoint { origin: self.shared.origin.clone(), size, root, extensions: Vec::new() };
+        let cp = Checkpoint {
+            origin: self.shared.origin.clone(),
+            size,
+            root,
+            extensions: Vec::new(),
+        };
         let note = self.signer.sign(&cp);
         self.cplog.append(&note)?;
         let signed = SignedCheckpoint { note, size, root };
@@ -365,7 +425,9 @@ fn command_bytes(cmd: &Command) -> usize {
 }
 
 fn sync_dir(dir: &Path) -> Result<(), LedgerError> {
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(LedgerError::io(dir))
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(LedgerError::io(dir))
 }
 
 /// Zero-fills the next segment file ahead of need on a helper thread.
@@ -393,7 +455,11 @@ impl Preparer {
                 }
             })
             .map_err(LedgerError::io("segment preparer thread"))?;
-        Ok(Self { requests, ready, outstanding: false })
+        Ok(Self {
+            requests,
+            ready,
+            outstanding: false,
+        })
     }
 
     /// Removes a prepared file nobody will use (at shutdown), waiting for it if in progress.
@@ -416,14 +482,20 @@ impl Preparer {
     fn take(&mut self) -> Result<PathBuf, LedgerError> {
         self.request();
         self.outstanding = false;
-        self.ready.recv().map_err(|_| LedgerError::Failed("segment preparer stopped".into()))?
+        self.ready
+            .recv()
+            .map_err(|_| LedgerError::Failed("segment preparer stopped".into()))?
     }
 }
 
 fn preallocate(path: &Path, bytes: u64) -> Result<(), LedgerError> {
     let io = LedgerError::io(path);
     let result = (|| {
-        let mut file = OpenOptions::new().write(true).create(true).truncate(true).open(path)?;
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)?;
         let zeros = vec![0u8; 1 << 20];
         let mut left = bytes;
         while left > 0 {

@@ -1,6 +1,12 @@
 //! Behaviour of the local ledger: concurrent group commit, reads, proofs against checkpoints,
 //! segment rolling, duplicates, torn-tail recovery and reopening.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail loudly by design"
+)]
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -28,7 +34,10 @@ fn event(n: usize, pad: usize) -> Event {
 fn setup(dir: &Path, segment_bytes: u64) -> (LedgerOptions, Keys) {
     let keys_dir = dir.join("keys");
     if !Keys::exist_in(&keys_dir) {
-        Keys::generate("llmtrail.test/ledger").unwrap().write(&keys_dir, true).unwrap();
+        Keys::generate("llmtrail.test/ledger")
+            .unwrap()
+            .write(&keys_dir, true)
+            .unwrap();
     }
     let mut opts = LedgerOptions::new(dir.join("ledger"));
     opts.segment_bytes = segment_bytes;
@@ -80,7 +89,13 @@ async fn concurrent_appends_get_dense_unique_indexes_and_read_back() {
     // 800 events of ~0.5 KiB in 1 MiB segments: several segments were rolled.
     let segs = std::fs::read_dir(tmp.path().join("ledger").join(SEGMENTS_DIR))
         .unwrap()
-        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "seg"))
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "seg")
+        })
         .count();
     assert!(segs >= 1);
     for (e, r) in all.iter().step_by(37) {
@@ -114,9 +129,18 @@ fn segments_roll_and_everything_survives_reopen() {
     drop(ledger);
     let segs = std::fs::read_dir(tmp.path().join("ledger").join(SEGMENTS_DIR))
         .unwrap()
-        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "seg"))
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "seg")
+        })
         .count();
-    assert!(segs >= 2, "600 events of 2 KiB must span several 1 MiB segments, got {segs}");
+    assert!(
+        segs >= 2,
+        "600 events of 2 KiB must span several 1 MiB segments, got {segs}"
+    );
     let ledger = open(tmp.path(), 1 << 20);
     assert_eq!(ledger.size(), 600);
     for id in ids.iter().step_by(29) {
@@ -135,9 +159,17 @@ fn proofs_verify_against_signed_checkpoints() {
     let tmp = tempfile::tempdir().unwrap();
     let ledger = open(tmp.path(), 1 << 20);
     let mut receipts = Vec::new();
-    receipts.extend(ledger.append_blocking(&(0..13).map(|i| event(i, 10)).collect::<Vec<_>>()).unwrap());
+    receipts.extend(
+        ledger
+            .append_blocking(&(0..13).map(|i| event(i, 10)).collect::<Vec<_>>())
+            .unwrap(),
+    );
     let old = ledger.checkpoint_now_blocking().unwrap().unwrap();
-    receipts.extend(ledger.append_blocking(&(13..40).map(|i| event(i, 10)).collect::<Vec<_>>()).unwrap());
+    receipts.extend(
+        ledger
+            .append_blocking(&(13..40).map(|i| event(i, 10)).collect::<Vec<_>>())
+            .unwrap(),
+    );
     let new = ledger.checkpoint_now_blocking().unwrap().unwrap();
     let verifier = ledger.verifier().clone();
     let old_cp = verifier.verify(&old.note).unwrap();
@@ -149,8 +181,14 @@ fn proofs_verify_against_signed_checkpoints() {
     }
     let proof = ledger.consistency_proof(old_cp.size, new_cp.size).unwrap();
     verify_consistency(old_cp.size, new_cp.size, &old_cp.root, &new_cp.root, &proof).unwrap();
-    assert!(matches!(ledger.inclusion_proof(40, 40), Err(LedgerError::OutOfRange { .. })));
-    assert!(matches!(ledger.consistency_proof(1, 41), Err(LedgerError::OutOfRange { .. })));
+    assert!(matches!(
+        ledger.inclusion_proof(40, 40),
+        Err(LedgerError::OutOfRange { .. })
+    ));
+    assert!(matches!(
+        ledger.consistency_proof(1, 41),
+        Err(LedgerError::OutOfRange { .. })
+    ));
 }
 
 #[test]
@@ -158,12 +196,19 @@ fn a_batch_with_a_duplicate_id_writes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let ledger = open(tmp.path(), 1 << 20);
     let first = event(1, 10);
-    ledger.append_blocking(std::slice::from_ref(&first)).unwrap();
+    ledger
+        .append_blocking(std::slice::from_ref(&first))
+        .unwrap();
     let batch = vec![event(2, 10), first.clone()];
-    assert!(matches!(ledger.append_blocking(&batch), Err(LedgerError::Duplicate(id)) if id == first.id));
+    assert!(
+        matches!(ledger.append_blocking(&batch), Err(LedgerError::Duplicate(id)) if id == first.id)
+    );
     let e = event(3, 10);
     let twice = vec![e.clone(), e];
-    assert!(matches!(ledger.append_blocking(&twice), Err(LedgerError::Duplicate(_))));
+    assert!(matches!(
+        ledger.append_blocking(&twice),
+        Err(LedgerError::Duplicate(_))
+    ));
     assert_eq!(ledger.size(), 1);
     assert!(ledger.get(&batch[0].id).unwrap().is_none());
 }
@@ -173,7 +218,10 @@ fn oversized_batch_is_refused_whole() {
     let tmp = tempfile::tempdir().unwrap();
     let ledger = open(tmp.path(), 1 << 20);
     let events: Vec<Event> = (0..20).map(|i| event(i, 100_000)).collect();
-    assert!(matches!(ledger.append_blocking(&events), Err(LedgerError::BatchTooLarge { .. })));
+    assert!(matches!(
+        ledger.append_blocking(&events),
+        Err(LedgerError::BatchTooLarge { .. })
+    ));
     assert_eq!(ledger.size(), 0);
 }
 
@@ -187,7 +235,11 @@ fn a_torn_tail_is_dropped_and_acknowledged_records_stay() {
     drop(ledger);
     // Simulate a crash in the middle of writing the next batch: a partial record after the
     // last good one.
-    let seg = tmp.path().join("ledger").join(SEGMENTS_DIR).join(format!("{:020}.seg", 0));
+    let seg = tmp
+        .path()
+        .join("ledger")
+        .join(SEGMENTS_DIR)
+        .join(format!("{:020}.seg", 0));
     let mut bytes = std::fs::read(&seg).unwrap();
     let mut at = llmtrail_ledger::format::HEADER_LEN;
     while let Ok(llmtrail_ledger::format::Decoded::Record(_, used)) =
@@ -216,7 +268,10 @@ fn a_second_process_cannot_open_the_same_ledger() {
     let tmp = tempfile::tempdir().unwrap();
     let _first = open(tmp.path(), 1 << 20);
     let (opts, keys) = setup(tmp.path(), 1 << 20);
-    assert!(matches!(Ledger::open(opts, keys), Err(LedgerError::Locked(_))));
+    assert!(matches!(
+        Ledger::open(opts, keys),
+        Err(LedgerError::Locked(_))
+    ));
 }
 
 #[test]
@@ -228,21 +283,33 @@ fn the_wrong_master_key_is_named() {
     drop(ledger);
     let (opts, mut keys) = setup(tmp.path(), 1 << 20);
     keys.master = llmtrail_ledger::crypto::MasterKey::generate().unwrap();
-    assert!(matches!(Ledger::open(opts, keys), Err(LedgerError::WrongMasterKey { .. })));
+    assert!(matches!(
+        Ledger::open(opts, keys),
+        Err(LedgerError::WrongMasterKey { .. })
+    ));
 }
 
 #[test]
 fn lost_acknowledged_records_refuse_to_open() {
     let tmp = tempfile::tempdir().unwrap();
     let ledger = open(tmp.path(), 1 << 20);
-    ledger.append_blocking(&(0..5).map(|i| event(i, 10)).collect::<Vec<_>>()).unwrap();
+    ledger
+        .append_blocking(&(0..5).map(|i| event(i, 10)).collect::<Vec<_>>())
+        .unwrap();
     ledger.close().unwrap();
     drop(ledger);
     // Zero the whole record area: as if the acknowledged records never reached the disk.
-    let seg = tmp.path().join("ledger").join(SEGMENTS_DIR).join(format!("{:020}.seg", 0));
+    let seg = tmp
+        .path()
+        .join("ledger")
+        .join(SEGMENTS_DIR)
+        .join(format!("{:020}.seg", 0));
     let mut bytes = std::fs::read(&seg).unwrap();
     bytes[llmtrail_ledger::format::HEADER_LEN..].fill(0);
     std::fs::write(&seg, &bytes).unwrap();
     let (opts, keys) = setup(tmp.path(), 1 << 20);
-    assert!(matches!(Ledger::open(opts, keys), Err(LedgerError::CheckpointMismatch(_))));
+    assert!(matches!(
+        Ledger::open(opts, keys),
+        Err(LedgerError::CheckpointMismatch(_))
+    ));
 }

@@ -4,6 +4,12 @@
 //! way an attacker with disk access would, and checks that verification fails naming the first
 //! bad index (or checkpoint) and why.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail loudly by design"
+)]
+
 use std::path::{Path, PathBuf};
 
 use llmtrail_core::Event;
@@ -34,7 +40,10 @@ impl Fixture {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("ledger");
         let keys_dir = tmp.path().join("keys");
-        Keys::generate("llmtrail.test/tamper").unwrap().write(&keys_dir, true).unwrap();
+        Keys::generate("llmtrail.test/tamper")
+            .unwrap()
+            .write(&keys_dir, true)
+            .unwrap();
         let ledger = Ledger::open(options(&dir), Keys::load(&keys_dir, None).unwrap()).unwrap();
         for chunk in (0..RECORDS).collect::<Vec<_>>().chunks(5) {
             let events: Vec<Event> = chunk.iter().map(|n| event(*n)).collect();
@@ -42,7 +51,11 @@ impl Fixture {
             ledger.checkpoint_now_blocking().unwrap();
         }
         ledger.close().unwrap();
-        Self { _tmp: tmp, dir, keys_dir }
+        Self {
+            _tmp: tmp,
+            dir,
+            keys_dir,
+        }
     }
 
     fn verifier(&self) -> NoteVerifier {
@@ -113,7 +126,8 @@ fn leaf_range(bytes: &[u8], at: usize) -> std::ops::Range<usize> {
 }
 
 fn bad_index(err: &VerifyError) -> u64 {
-    err.first_bad_index().unwrap_or_else(|| panic!("no index in {err}"))
+    err.first_bad_index()
+        .unwrap_or_else(|| panic!("no index in {err}"))
 }
 
 #[test]
@@ -199,13 +213,19 @@ fn flipped_checkpoint_byte_is_found() {
     let at = 8 + first_len;
     let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
     let note_start = at + 8;
-    let nl = bytes[note_start..].iter().position(|b| *b == b'\n').unwrap();
+    let nl = bytes[note_start..]
+        .iter()
+        .position(|b| *b == b'\n')
+        .unwrap();
     bytes[note_start + nl + 1] = b'9';
     let crc = crc32c::crc32c(&bytes[note_start..note_start + len]);
     bytes[at + 4..at + 8].copy_from_slice(&crc.to_le_bytes());
     std::fs::write(&path, &bytes).unwrap();
     let err = f.verify().unwrap_err();
-    assert!(matches!(err, VerifyError::Checkpoint { entry: 1, .. }), "{err}");
+    assert!(
+        matches!(err, VerifyError::Checkpoint { entry: 1, .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -254,7 +274,7 @@ fn reordered_records_are_located() {
         let (a, alen) = recs[8];
         let (c, clen) = recs[9];
         let mut swapped = b[c..c + clen].to_vec();
-        swapped.extend_from_slice(&b[a..a + alen].to_vec());
+        swapped.extend_from_slice(&b[a..a + alen]);
         b[a..c + clen].copy_from_slice(&swapped);
         set_index(b, a, 8);
         set_index(b, a + clen, 9);
@@ -325,11 +345,17 @@ fn swapped_signing_key_is_found() {
     }
     other.write(&f.keys_dir, false).unwrap();
     let err = f.verify().unwrap_err();
-    assert!(matches!(err, VerifyError::Checkpoint { entry: 0, .. }), "{err}");
+    assert!(
+        matches!(err, VerifyError::Checkpoint { entry: 0, .. }),
+        "{err}"
+    );
     // ...and the ledger refuses to open with the swapped key.
     let keys = Keys::load(&f.keys_dir, None).unwrap();
     let opened = Ledger::open(options(&f.dir), keys);
-    assert!(matches!(opened, Err(LedgerError::CheckpointMismatch(_))), "{opened:?}");
+    assert!(
+        matches!(opened, Err(LedgerError::CheckpointMismatch(_))),
+        "{opened:?}"
+    );
     // A checkpoint re-signed with the new key fails against the key the auditor kept.
     let note = other.signer.sign(&llmtrail_ledger::checkpoint::Checkpoint {
         origin: "llmtrail.test/tamper".into(),
@@ -353,5 +379,8 @@ fn tampered_ledger_refuses_to_open() {
     std::fs::remove_dir_all(f.dir.join("tree")).unwrap();
     let keys = Keys::load(&f.keys_dir, None).unwrap();
     let opened = Ledger::open(options(&f.dir), keys);
-    assert!(matches!(opened, Err(LedgerError::CheckpointMismatch(_))), "{opened:?}");
+    assert!(
+        matches!(opened, Err(LedgerError::CheckpointMismatch(_))),
+        "{opened:?}"
+    );
 }

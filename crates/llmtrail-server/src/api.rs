@@ -89,12 +89,20 @@ async fn health(State(state): State<AppState>) -> Response {
 async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!("request body exceeds the limit of {limit} bytes"),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("request body exceeds the limit of {limit} bytes"),
+            ))
+        }
+        Err(_) => Err(ApiError::bad_request(
+            "body_read_failed",
+            "the request body could not be read",
         )),
-        Err(_) => Err(ApiError::bad_request("body_read_failed", "the request body could not be read")),
     }
 }
 
@@ -105,19 +113,28 @@ enum Shape {
     Array,
 }
 
-async fn post_events(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
+async fn post_events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
     let bytes = read_body(body, state.max_body_bytes).await?;
     let (shape, events) = parse_batch(&headers, &bytes)?;
     if events.is_empty() {
-        return Err(ApiError::bad_request("empty_batch", "the request holds no events"));
+        return Err(ApiError::bad_request(
+            "empty_batch",
+            "the request holds no events",
+        ));
     }
-    let receipts = Journal::append(state.ledger.as_ref(), &events).await.map_err(|e| {
-        let err = ApiError::from_ledger(&e);
-        if err.status.is_server_error() {
-            tracing::error!(error = %e, events = events.len(), "ingest failed");
-        }
-        err
-    })?;
+    let receipts = Journal::append(state.ledger.as_ref(), &events)
+        .await
+        .map_err(|e| {
+            let err = ApiError::from_ledger(&e);
+            if err.status.is_server_error() {
+                tracing::error!(error = %e, events = events.len(), "ingest failed");
+            }
+            err
+        })?;
     Ok(answer(shape, &receipts))
 }
 
@@ -139,14 +156,30 @@ fn answer(shape: Shape, receipts: &[Receipt]) -> Response {
             Some(r) => axum::Json(receipt_json(r)).into_response(),
             None => axum::Json(Value::Null).into_response(),
         },
-        Shape::Array => axum::Json(Value::Array(receipts.iter().map(receipt_json).collect())).into_response(),
+        Shape::Array => {
+            axum::Json(Value::Array(receipts.iter().map(receipt_json).collect())).into_response()
+        }
     }
 }
 
 fn is_ndjson(headers: &HeaderMap) -> bool {
-    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    matches!(mime.as_str(), "application/x-ndjson" | "application/ndjson" | "application/jsonl" | "application/x-jsonlines")
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    matches!(
+        mime.as_str(),
+        "application/x-ndjson"
+            | "application/ndjson"
+            | "application/jsonl"
+            | "application/x-jsonlines"
+    )
 }
 
 /// Parses and validates the whole batch before anything is written.
@@ -166,20 +199,28 @@ fn parse_batch(headers: &HeaderMap, bytes: &[u8]) -> Result<(Shape, Vec<Event>),
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            let event = Event::from_json_slice(line).map_err(|e| ApiError::from_event(&e).at_line(n + 1))?;
+            let event = Event::from_json_slice(line)
+                .map_err(|e| ApiError::from_event(&e).at_line(n + 1))?;
             events.push(event);
         }
         return Ok((Shape::Ndjson, events));
     }
-    let trimmed = bytes.iter().position(|b| !b.is_ascii_whitespace()).map(|p| bytes[p]);
+    let trimmed = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .map(|p| bytes[p]);
     if trimmed == Some(b'[') {
         let values: Vec<Value> = serde_json::from_slice(bytes).map_err(|e| {
-            ApiError::bad_request("invalid_json", format!("invalid JSON at line {} column {}", e.line(), e.column()))
-                .at_line(e.line())
+            ApiError::bad_request(
+                "invalid_json",
+                format!("invalid JSON at line {} column {}", e.line(), e.column()),
+            )
+            .at_line(e.line())
         })?;
         let mut events = Vec::with_capacity(values.len());
         for (n, v) in values.into_iter().enumerate() {
-            let event = Event::from_value(v).map_err(|e| ApiError::from_event(&e).at_line(n + 1))?;
+            let event =
+                Event::from_value(v).map_err(|e| ApiError::from_event(&e).at_line(n + 1))?;
             events.push(event);
         }
         return Ok((Shape::Array, events));
@@ -194,15 +235,30 @@ fn parse_batch(headers: &HeaderMap, bytes: &[u8]) -> Result<(Shape, Vec<Event>),
     Ok((Shape::Object, vec![event]))
 }
 
-async fn get_event(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response, ApiError> {
-    let id: Uuid = id.parse().map_err(|_| ApiError::bad_request("invalid_id", "event id must be a UUID"))?;
+async fn get_event(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id: Uuid = id
+        .parse()
+        .map_err(|_| ApiError::bad_request("invalid_id", "event id must be a UUID"))?;
     let ledger = Arc::clone(&state.ledger);
     let stored = tokio::task::spawn_blocking(move || ledger.get(&id))
         .await
-        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "read task failed"))?
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "read task failed",
+            )
+        })?
         .map_err(|e| {
             tracing::error!(error = %e, "event read failed");
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "read_failed", "the stored event could not be read")
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "read_failed",
+                "the stored event could not be read",
+            )
         })?
         .ok_or_else(|| ApiError::not_found("event"))?;
     Ok(axum::Json(json!({
@@ -216,9 +272,17 @@ async fn get_event(State(state): State<AppState>, Path(id): Path<String>) -> Res
 
 async fn get_checkpoint(State(state): State<AppState>) -> Response {
     match state.ledger.latest_checkpoint() {
-        Some(cp) => ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], cp.note).into_response(),
-        None => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "no_checkpoint", "no checkpoint has been signed yet")
+        Some(cp) => (
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            cp.note,
+        )
             .into_response(),
+        None => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no_checkpoint",
+            "no checkpoint has been signed yet",
+        )
+        .into_response(),
     }
 }
 
@@ -228,7 +292,8 @@ async fn get_public_key(State(state): State<AppState>) -> Response {
 }
 
 fn query<T>(q: Result<Query<T>, axum::extract::rejection::QueryRejection>) -> Result<T, ApiError> {
-    q.map(|Query(v)| v).map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))
+    q.map(|Query(v)| v)
+        .map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))
 }
 
 #[derive(Debug, Deserialize)]
@@ -251,7 +316,13 @@ async fn get_inclusion(
         Ok::<_, llmtrail_ledger::LedgerError>((proof, leaf, root))
     })
     .await
-    .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "proof task failed"))?;
+    .map_err(|_| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "proof task failed",
+        )
+    })?;
     let (proof, leaf, root) = result.map_err(|e| proof_error(&e))?;
     Ok(axum::Json(json!({
         "index": q.index,
@@ -283,7 +354,13 @@ async fn get_consistency(
         Ok::<_, llmtrail_ledger::LedgerError>((proof, old_root, new_root))
     })
     .await
-    .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "proof task failed"))?;
+    .map_err(|_| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "proof task failed",
+        )
+    })?;
     let (proof, old_root, new_root) = result.map_err(|e| proof_error(&e))?;
     Ok(axum::Json(json!({
         "old": q.old,
@@ -300,7 +377,11 @@ fn proof_error(e: &llmtrail_ledger::LedgerError) -> ApiError {
         llmtrail_ledger::LedgerError::OutOfRange { .. } => ApiError::from_ledger(e),
         _ => {
             tracing::error!(error = %e, "proof generation failed");
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "proof_failed", "the proof could not be computed")
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "proof_failed",
+                "the proof could not be computed",
+            )
         }
     }
 }

@@ -98,7 +98,13 @@ impl Tokens {
         for r in records {
             let mut h = [0u8; 32];
             if hex::decode_to_slice(&r.hash, &mut h).is_ok() {
-                by_hash.insert(h, Principal { name: r.name, role: r.role });
+                by_hash.insert(
+                    h,
+                    Principal {
+                        name: r.name,
+                        role: r.role,
+                    },
+                );
             }
         }
         Ok((Self { by_hash }, created))
@@ -120,23 +126,37 @@ fn hash(token: &str) -> [u8; 32] {
 fn new_token() -> Result<String, AuthError> {
     use base64::Engine as _;
     let mut bytes = [0u8; 32];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).map_err(|_| AuthError::Random)?;
-    Ok(format!("{TOKEN_PREFIX}{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)))
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+        .map_err(|_| AuthError::Random)?;
+    Ok(format!(
+        "{TOKEN_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    ))
 }
 
 fn read_records(path: &Path) -> Result<Vec<TokenRecord>, AuthError> {
     match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map_err(|e| AuthError::Invalid { path: path.into(), message: e.to_string() }),
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| AuthError::Invalid {
+            path: path.into(),
+            message: e.to_string(),
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(source) => Err(AuthError::Io { path: path.into(), source }),
+        Err(source) => Err(AuthError::Io {
+            path: path.into(),
+            source,
+        }),
     }
 }
 
 fn write_records(path: &Path, records: &[TokenRecord]) -> Result<(), AuthError> {
-    let io = |source| AuthError::Io { path: path.into(), source };
-    let mut text = serde_json::to_string_pretty(records)
-        .map_err(|e| AuthError::Invalid { path: path.into(), message: e.to_string() })?;
+    let io = |source| AuthError::Io {
+        path: path.into(),
+        source,
+    };
+    let mut text = serde_json::to_string_pretty(records).map_err(|e| AuthError::Invalid {
+        path: path.into(),
+        message: e.to_string(),
+    })?;
     text.push('\n');
     let tmp = path.with_extension("json.tmp");
     let _ = std::fs::remove_file(&tmp);
@@ -146,8 +166,16 @@ fn write_records(path: &Path, records: &[TokenRecord]) -> Result<(), AuthError> 
 
 fn write_private(path: &Path, contents: &str) -> Result<(), AuthError> {
     use std::os::unix::fs::OpenOptionsExt as _;
-    let io = |source| AuthError::Io { path: path.into(), source };
-    let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(io)?;
+    let io = |source| AuthError::Io {
+        path: path.into(),
+        source,
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(io)?;
     f.write_all(contents.as_bytes()).map_err(io)?;
     f.sync_all().map_err(io)
 }

@@ -74,7 +74,10 @@ pub struct RawServer {
 
 impl Default for RawServer {
     fn default() -> Self {
-        Self { listen: "127.0.0.1:8080".into(), max_body_bytes: 10 * 1024 * 1024 }
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            max_body_bytes: 10 * 1024 * 1024,
+        }
     }
 }
 
@@ -134,10 +137,14 @@ impl Config {
         let raw = match path {
             None => RawConfig::default(),
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|source| ConfigError::Read { path: path.into(), source })?;
-                Self::parse_raw(&text)
-                    .map_err(|message| ConfigError::Parse { path: path.into(), message })?
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.into(),
+                    source,
+                })?;
+                Self::parse_raw(&text).map_err(|message| ConfigError::Parse {
+                    path: path.into(),
+                    message,
+                })?
             }
         };
         Self::validate(raw)
@@ -156,15 +163,25 @@ impl Config {
     /// # Errors
     /// [`ConfigError::Invalid`] naming the key.
     pub fn validate(raw: RawConfig) -> Result<Self, ConfigError> {
-        let listen = raw.server.listen.parse().map_err(|_| ConfigError::Invalid {
-            key: "server.listen",
-            why: "expected an address and port such as 127.0.0.1:8080".into(),
-        })?;
+        let listen = raw
+            .server
+            .listen
+            .parse()
+            .map_err(|_| ConfigError::Invalid {
+                key: "server.listen",
+                why: "expected an address and port such as 127.0.0.1:8080".into(),
+            })?;
         if raw.server.max_body_bytes < 1024 {
-            return Err(ConfigError::Invalid { key: "server.max_body_bytes", why: "must be at least 1024".into() });
+            return Err(ConfigError::Invalid {
+                key: "server.max_body_bytes",
+                why: "must be at least 1024".into(),
+            });
         }
         if raw.ledger.segment_bytes < 1024 * 1024 {
-            return Err(ConfigError::Invalid { key: "ledger.segment_bytes", why: "must be at least 1 MiB".into() });
+            return Err(ConfigError::Invalid {
+                key: "ledger.segment_bytes",
+                why: "must be at least 1 MiB".into(),
+            });
         }
         if raw.ledger.checkpoint_interval_ms == 0 || raw.ledger.checkpoint_interval_ms > 60_000 {
             return Err(ConfigError::Invalid {
@@ -177,10 +194,14 @@ impl Config {
             _ => raw.ledger.data_dir.join("keys"),
         };
         let origin = raw.ledger.origin.filter(|o| !o.is_empty());
-        if let Some(o) = &origin {
-            if o.contains('\n') {
-                return Err(ConfigError::Invalid { key: "ledger.origin", why: "must be one line".into() });
-            }
+        if origin
+            .as_ref()
+            .is_some_and(|o| o.chars().any(char::is_control))
+        {
+            return Err(ConfigError::Invalid {
+                key: "ledger.origin",
+                why: "must be one line without control characters".into(),
+            });
         }
         Ok(Self {
             listen,

@@ -41,7 +41,13 @@ struct Inner<'a> {
 impl ApiError {
     /// Builds an error.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), line: None, field: None }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            line: None,
+            field: None,
+        }
     }
 
     /// 400 with the given code.
@@ -51,12 +57,20 @@ impl ApiError {
 
     /// 401.
     pub fn unauthorized() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "a valid bearer token is required")
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid bearer token is required",
+        )
     }
 
     /// 404.
     pub fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("{what} not found"),
+        )
     }
 
     /// Attaches the line the error is about.
@@ -83,9 +97,11 @@ impl ApiError {
     /// Maps a ledger error; storage details are logged by the caller, not returned.
     pub fn from_ledger(e: &LedgerError) -> Self {
         match e {
-            LedgerError::Duplicate(id) => {
-                Self::new(StatusCode::CONFLICT, "duplicate_id", format!("event id {id} is already in the ledger"))
-            }
+            LedgerError::Duplicate(id) => Self::new(
+                StatusCode::CONFLICT,
+                "duplicate_id",
+                format!("event id {id} is already in the ledger"),
+            ),
             LedgerError::BatchTooLarge { bytes, capacity } => Self::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "batch_too_large",

@@ -46,7 +46,10 @@ pub fn load_or_create_keys(config: &Config) -> Result<(Keys, Option<PathBuf>), S
     }
     let mut suffix = [0u8; 8];
     llmtrail_ledger::crypto::random_bytes(&mut suffix).map_err(|e| {
-        llmtrail_ledger::keys::KeyError::Invalid { path: config.keys_dir.clone(), why: e.to_string() }
+        llmtrail_ledger::keys::KeyError::Invalid {
+            path: config.keys_dir.clone(),
+            why: e.to_string(),
+        }
     })?;
     let keys = Keys::generate(&format!("llmtrail/{}", hex::encode(suffix)))?;
     keys.write(&config.keys_dir, master_env.is_none())?;
@@ -59,8 +62,10 @@ pub fn load_or_create_keys(config: &Config) -> Result<(Keys, Option<PathBuf>), S
 /// # Errors
 /// [`ServeError`] when keys or the ledger cannot be opened.
 pub fn open_ledger(config: &Config) -> Result<Ledger, ServeError> {
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|source| ServeError::Io { what: format!("data directory {}", config.data_dir.display()), source })?;
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| ServeError::Io {
+        what: format!("data directory {}", config.data_dir.display()),
+        source,
+    })?;
     let (keys, created) = load_or_create_keys(config)?;
     if let Some(dir) = created {
         tracing::warn!(
@@ -89,25 +94,39 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
     let cfg = config.clone();
     let ledger = tokio::task::spawn_blocking(move || open_ledger(&cfg))
         .await
-        .map_err(|e| ServeError::Io { what: "startup".into(), source: std::io::Error::other(e) })??;
+        .map_err(|e| ServeError::Io {
+            what: "startup".into(),
+            source: std::io::Error::other(e),
+        })??;
     let ledger = Arc::new(ledger);
     let (tokens, created) = Tokens::load_or_init(&config.data_dir)?;
     if let Some(path) = created {
         tracing::warn!(path = %path.display(), "created the first admin token");
     }
-    let state = AppState { ledger: Arc::clone(&ledger), tokens: Arc::new(tokens), max_body_bytes: config.max_body_bytes };
+    let state = AppState {
+        ledger: Arc::clone(&ledger),
+        tokens: Arc::new(tokens),
+        max_body_bytes: config.max_body_bytes,
+    };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .map_err(|source| ServeError::Io { what: format!("listen on {}", config.listen), source })?;
-    let addr = listener
-        .local_addr()
-        .map_err(|source| ServeError::Io { what: "listener address".into(), source })?;
+        .map_err(|source| ServeError::Io {
+            what: format!("listen on {}", config.listen),
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServeError::Io {
+        what: "listener address".into(),
+        source,
+    })?;
     on_listening(addr);
     let served = axum::serve(listener, router(state).into_make_service())
         .with_graceful_shutdown(shutdown_signal())
         .await;
     ledger.shutdown().await?;
-    served.map_err(|source| ServeError::Io { what: "server".into(), source })
+    served.map_err(|source| ServeError::Io {
+        what: "server".into(),
+        source,
+    })
 }
 
 async fn shutdown_signal() {

@@ -22,8 +22,14 @@ const MAX_REPLY: u64 = 64 * 1024 * 1024;
 impl Client {
     /// Creates a client for `base` (e.g. `http://127.0.0.1:8080`).
     pub fn new(base: &str, token: Option<String>) -> Self {
-        let config = ureq::Agent::config_builder().http_status_as_error(false).build();
-        Self { agent: ureq::Agent::new_with_config(config), base: base.trim_end_matches('/').to_owned(), token }
+        let config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build();
+        Self {
+            agent: ureq::Agent::new_with_config(config),
+            base: base.trim_end_matches('/').to_owned(),
+            token,
+        }
     }
 
     fn url(&self, path: &str) -> String {
@@ -36,17 +42,24 @@ impl Client {
         if let Some(t) = &self.token {
             req = req.header("authorization", format!("Bearer {t}"));
         }
-        let resp = req.call().with_context(|| format!("GET {}", self.url(path)))?;
+        let resp = req
+            .call()
+            .with_context(|| format!("GET {}", self.url(path)))?;
         read(resp)
     }
 
     /// POSTs `body` with `content_type` to `path`.
     pub fn post(&self, path: &str, content_type: &str, body: &[u8]) -> anyhow::Result<Reply> {
-        let mut req = self.agent.post(self.url(path)).header("content-type", content_type);
+        let mut req = self
+            .agent
+            .post(self.url(path))
+            .header("content-type", content_type);
         if let Some(t) = &self.token {
             req = req.header("authorization", format!("Bearer {t}"));
         }
-        let resp = req.send(body).with_context(|| format!("POST {}", self.url(path)))?;
+        let resp = req
+            .send(body)
+            .with_context(|| format!("POST {}", self.url(path)))?;
         read(resp)
     }
 
@@ -62,6 +75,11 @@ impl Client {
 
 fn read(mut resp: ureq::http::Response<ureq::Body>) -> anyhow::Result<Reply> {
     let status = resp.status().as_u16();
-    let body = resp.body_mut().with_config().limit(MAX_REPLY).read_to_string().context("reading the reply")?;
+    let body = resp
+        .body_mut()
+        .with_config()
+        .limit(MAX_REPLY)
+        .read_to_string()
+        .context("reading the reply")?;
     Ok(Reply { status, body })
 }

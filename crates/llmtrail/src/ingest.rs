@@ -2,7 +2,7 @@
 //! directory. The whole input is validated first; a bad line stops everything before any write.
 
 use std::io::Read as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context as _, bail};
 use llmtrail_core::Event;
@@ -23,7 +23,10 @@ pub enum Target {
 fn read_input(input: &Path) -> anyhow::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     if input == Path::new("-") {
-        std::io::stdin().lock().read_to_end(&mut bytes).context("reading standard input")?;
+        std::io::stdin()
+            .lock()
+            .read_to_end(&mut bytes)
+            .context("reading standard input")?;
     } else {
         bytes = std::fs::read(input).with_context(|| format!("reading {}", input.display()))?;
     }
@@ -41,11 +44,18 @@ fn lines(bytes: &[u8]) -> Vec<(usize, &[u8])> {
 }
 
 /// Runs the command; returns the number of events ingested.
-pub fn run(input: &PathBuf, target: Target) -> anyhow::Result<u64> {
+pub fn run(input: &Path, target: Target) -> anyhow::Result<u64> {
     let bytes = read_input(input)?;
     if let Err(e) = std::str::from_utf8(&bytes) {
-        let line = bytes[..e.valid_up_to()].iter().filter(|b| **b == b'\n').count() + 1;
-        bail!("line {line}: invalid UTF-8 at byte offset {}", e.valid_up_to());
+        let line = bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1;
+        bail!(
+            "line {line}: invalid UTF-8 at byte offset {}",
+            e.valid_up_to()
+        );
     }
     let lines = lines(&bytes);
     let mut events = Vec::with_capacity(lines.len());
@@ -80,7 +90,9 @@ pub fn run(input: &PathBuf, target: Target) -> anyhow::Result<u64> {
             let ledger = llmtrail_server::serve::open_ledger(&config)?;
             let mut done = 0u64;
             for chunk in events.chunks(CHUNK) {
-                ledger.append_blocking(chunk).with_context(|| format!("{done} events ingested before the failure"))?;
+                ledger
+                    .append_blocking(chunk)
+                    .with_context(|| format!("{done} events ingested before the failure"))?;
                 done += chunk.len() as u64;
             }
             ledger.close()?;

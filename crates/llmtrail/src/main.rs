@@ -13,7 +13,11 @@ use clap::{Parser, Subcommand};
 use llmtrail_server::Config;
 
 #[derive(Parser)]
-#[command(name = "llmtrail", version, about = "Security telemetry for LLM applications and agents")]
+#[command(
+    name = "llmtrail",
+    version,
+    about = "Security telemetry for LLM applications and agents"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -110,7 +114,10 @@ fn main() -> ExitCode {
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn load_config(path: Option<&PathBuf>, data_dir: Option<PathBuf>) -> anyhow::Result<Config> {
@@ -123,15 +130,24 @@ fn load_config(path: Option<&PathBuf>, data_dir: Option<PathBuf>) -> anyhow::Res
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve { config, data_dir, listen } => {
+        Command::Serve {
+            config,
+            data_dir,
+            listen,
+        } => {
             let mut config = load_config(config.as_ref(), data_dir)?;
             if let Some(addr) = listen {
                 config.listen = addr;
             }
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
             let data_dir = config.data_dir.clone();
             runtime.block_on(llmtrail_server::serve::run(config, |addr| {
-                println!("llmtrail listening on http://{addr} (data in {})", data_dir.display());
+                println!(
+                    "llmtrail listening on http://{addr} (data in {})",
+                    data_dir.display()
+                );
                 let admin = data_dir.join(llmtrail_server::auth::ADMIN_TOKEN_FILE);
                 if admin.exists() {
                     println!("admin token: {}", admin.display());
@@ -139,7 +155,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Verify { data_dir, keys_dir, key, allow_unsigned_tail, json, url, checkpoint } => {
+        Command::Verify {
+            data_dir,
+            keys_dir,
+            key,
+            allow_unsigned_tail,
+            json,
+            url,
+            checkpoint,
+        } => {
             if let Some(url) = url {
                 let file = checkpoint.ok_or_else(|| anyhow!("--url needs --checkpoint FILE"))?;
                 return match verify_cmd::verify_url(&url, &file, key.as_deref()) {
@@ -155,7 +179,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let data_dir = data_dir.unwrap_or_else(|| PathBuf::from("./llmtrail-data"));
             let keys_dir = keys_dir.unwrap_or_else(|| data_dir.join("keys"));
-            match verify_cmd::verify_dir(&data_dir, &keys_dir, key.as_deref(), allow_unsigned_tail)? {
+            match verify_cmd::verify_dir(&data_dir, &keys_dir, key.as_deref(), allow_unsigned_tail)?
+            {
                 Ok(report) => {
                     if json {
                         println!("{}", serde_json::to_string(&report)?);
@@ -185,14 +210,27 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        Command::Ingest { input, url, token, data_dir, config } => {
+        Command::Ingest {
+            input,
+            url,
+            token,
+            data_dir,
+            config,
+        } => {
             let target = match (url, data_dir) {
                 (Some(url), _) => {
-                    let token = token.ok_or_else(|| anyhow!("--url needs --token or LLMTRAIL_TOKEN"))?;
+                    let token =
+                        token.ok_or_else(|| anyhow!("--url needs --token or LLMTRAIL_TOKEN"))?;
                     ingest::Target::Api { url, token }
                 }
-                (None, Some(dir)) => ingest::Target::DataDir(load_config(config.as_ref(), Some(dir))?),
-                (None, None) => return Err(anyhow!("give --url URL (a running server) or --data-dir DIR")),
+                (None, Some(dir)) => {
+                    ingest::Target::DataDir(load_config(config.as_ref(), Some(dir))?)
+                }
+                (None, None) => {
+                    return Err(anyhow!(
+                        "give --url URL (a running server) or --data-dir DIR"
+                    ));
+                }
             };
             let n = ingest::run(&input, target)?;
             println!("ingested {n} events");
@@ -208,13 +246,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             };
             let keys = llmtrail_ledger::keys::Keys::generate(&name)?;
-            keys.write(&out, true).with_context(|| format!("writing keys to {}", out.display()))?;
+            keys.write(&out, true)
+                .with_context(|| format!("writing keys to {}", out.display()))?;
             println!("wrote {} keys to {}", name, out.display());
             println!("public key: {}", keys.verifier().to_vkey());
             Ok(ExitCode::SUCCESS)
         }
         Command::Schema => {
-            println!("{}", serde_json::to_string_pretty(&llmtrail_core::schema::event_schema())?);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&llmtrail_core::schema::event_schema())?
+            );
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -29,14 +29,18 @@ pub fn verify_dir(
 ) -> anyhow::Result<Result<VerifyReport, llmtrail_ledger::verify::VerifyError>> {
     let verifier = match key {
         Some(k) => parse_key(k)?,
-        None => load_verifier(keys_dir).context("no --key given and no public key in the keys directory")?,
+        None => load_verifier(keys_dir)
+            .context("no --key given and no public key in the keys directory")?,
     };
     let master = match std::env::var(MASTER_KEY_ENV) {
         Ok(v) => Some(MasterKey::from_base64(&v).map_err(|e| anyhow!("${MASTER_KEY_ENV}: {e}"))?),
         Err(_) => {
             let path = keys_dir.join(MASTER_KEY_FILE);
             match std::fs::read_to_string(&path) {
-                Ok(text) => Some(MasterKey::from_base64(&text).map_err(|e| anyhow!("{}: {e}", path.display()))?),
+                Ok(text) => Some(
+                    MasterKey::from_base64(&text)
+                        .map_err(|e| anyhow!("{}: {e}", path.display()))?,
+                ),
                 Err(_) => None,
             }
         }
@@ -45,12 +49,21 @@ pub fn verify_dir(
     if !ledger_dir.is_dir() {
         bail!("{} holds no ledger", data_dir.display());
     }
-    let opts = VerifyOptions { dir: ledger_dir, verifier: &verifier, master: master.as_ref(), allow_unsigned_tail };
+    let opts = VerifyOptions {
+        dir: ledger_dir,
+        verifier: &verifier,
+        master: master.as_ref(),
+        allow_unsigned_tail,
+    };
     Ok(verify(&opts))
 }
 
 /// Checks a running server against a kept checkpoint and stores the new one.
-pub fn verify_url(url: &str, checkpoint_file: &PathBuf, key: Option<&str>) -> anyhow::Result<String> {
+pub fn verify_url(
+    url: &str,
+    checkpoint_file: &PathBuf,
+    key: Option<&str>,
+) -> anyhow::Result<String> {
     let client = Client::new(url, None);
     let key_file = checkpoint_file.with_extension("pub");
     let verifier = match key {
@@ -58,7 +71,8 @@ pub fn verify_url(url: &str, checkpoint_file: &PathBuf, key: Option<&str>) -> an
         None if key_file.exists() => load_verifier(&key_file).map_err(|e| anyhow!("{e}"))?,
         None => {
             let vkey = client.get_ok("/api/v1/public-key")?;
-            let v = NoteVerifier::from_vkey(vkey.trim()).map_err(|e| anyhow!("server public key: {e}"))?;
+            let v = NoteVerifier::from_vkey(vkey.trim())
+                .map_err(|e| anyhow!("server public key: {e}"))?;
             eprintln!(
                 "trusting the server's public key {} on first use; it is kept in {}",
                 v.to_vkey(),
@@ -69,17 +83,31 @@ pub fn verify_url(url: &str, checkpoint_file: &PathBuf, key: Option<&str>) -> an
         }
     };
     let note = client.get_ok("/api/v1/checkpoint")?;
-    let new = verifier.verify(&note).map_err(|e| anyhow!("the server's checkpoint does not verify: {e}"))?;
+    let new = verifier
+        .verify(&note)
+        .map_err(|e| anyhow!("the server's checkpoint does not verify: {e}"))?;
     let summary = match std::fs::read_to_string(checkpoint_file) {
         Ok(old_note) => {
-            let old = verifier
-                .verify(&old_note)
-                .map_err(|e| anyhow!("the kept checkpoint {} does not verify: {e}", checkpoint_file.display()))?;
+            let old = verifier.verify(&old_note).map_err(|e| {
+                anyhow!(
+                    "the kept checkpoint {} does not verify: {e}",
+                    checkpoint_file.display()
+                )
+            })?;
             check_consistent(&client, &old, &new)?;
-            format!("consistent: tree size {} -> {}, root {}", old.size, new.size, hex::encode(new.root))
+            format!(
+                "consistent: tree size {} -> {}, root {}",
+                old.size,
+                new.size,
+                hex::encode(new.root)
+            )
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            format!("first checkpoint kept: tree size {}, root {}", new.size, hex::encode(new.root))
+            format!(
+                "first checkpoint kept: tree size {}, root {}",
+                new.size,
+                hex::encode(new.root)
+            )
         }
         Err(e) => return Err(e).with_context(|| format!("reading {}", checkpoint_file.display())),
     };
@@ -92,7 +120,11 @@ fn check_consistent(client: &Client, old: &Checkpoint, new: &Checkpoint) -> anyh
         bail!("origin changed from {:?} to {:?}", old.origin, new.origin);
     }
     if new.size < old.size {
-        bail!("ROLLED BACK: the server's tree has {} records, the kept checkpoint {}", new.size, old.size);
+        bail!(
+            "ROLLED BACK: the server's tree has {} records, the kept checkpoint {}",
+            new.size,
+            old.size
+        );
     }
     if new.size == old.size {
         if new.root != old.root {
@@ -100,8 +132,12 @@ fn check_consistent(client: &Client, old: &Checkpoint, new: &Checkpoint) -> anyh
         }
         return Ok(());
     }
-    let body = client.get_ok(&format!("/api/v1/proof/consistency?old={}&new={}", old.size, new.size))?;
-    let v: serde_json::Value = serde_json::from_str(&body).context("consistency proof is not JSON")?;
+    let body = client.get_ok(&format!(
+        "/api/v1/proof/consistency?old={}&new={}",
+        old.size, new.size
+    ))?;
+    let v: serde_json::Value =
+        serde_json::from_str(&body).context("consistency proof is not JSON")?;
     let proof = v["proof"]
         .as_array()
         .ok_or_else(|| anyhow!("consistency proof has no proof array"))?
@@ -112,8 +148,9 @@ fn check_consistent(client: &Client, old: &Checkpoint, new: &Checkpoint) -> anyh
         })
         .collect::<Result<Vec<Hash>, _>>()
         .context("consistency proof holds a malformed hash")?;
-    verify_consistency(old.size, new.size, &old.root, &new.root, &proof)
-        .map_err(|e| anyhow!("FORKED: the server's tree is not an extension of the kept checkpoint: {e}"))
+    verify_consistency(old.size, new.size, &old.root, &new.root, &proof).map_err(|e| {
+        anyhow!("FORKED: the server's tree is not an extension of the kept checkpoint: {e}")
+    })
 }
 
 fn write_atomic(path: &Path, text: &str) -> anyhow::Result<()> {

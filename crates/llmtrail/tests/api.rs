@@ -2,6 +2,12 @@
 //! checkpoint, and bad input that must be refused with a clear 4xx while the ledger stays
 //! unchanged.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail loudly by design"
+)]
+
 mod common;
 
 use common::{Server, request_event, write_config};
@@ -31,10 +37,23 @@ fn ingest_read_and_prove() {
     let r = server.post("application/json", arr.as_bytes());
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json().as_array().unwrap().len(), 2);
-    let nd = format!("{}\n\n{}\n{}\n", request_event(4), request_event(5), request_event(6));
+    let nd = format!(
+        "{}\n\n{}\n{}\n",
+        request_event(4),
+        request_event(5),
+        request_event(6)
+    );
     let r = server.post("application/x-ndjson", nd.as_bytes());
     assert_eq!(r.status, 200, "{}", r.body);
-    let idx: Vec<u64> = r.body.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["index"].as_u64().unwrap()).collect();
+    let idx: Vec<u64> = r
+        .body
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["index"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
     assert_eq!(idx, vec![3, 4, 5]);
 
     // Read it back with content, exactly as sent.
@@ -44,8 +63,16 @@ fn ingest_read_and_prove() {
     assert_eq!(got["index"], 0);
     assert_eq!(got["content"], "present");
     assert_eq!(got["event"]["actor"]["user"], "u-1");
-    assert_eq!(got["event"]["body"]["gen_ai.input.messages"][0]["parts"][0]["content"], "question 1: what is my balance?");
-    assert_eq!(server.get("/api/v1/events/00000000-0000-7000-8000-000000000000").status, 404);
+    assert_eq!(
+        got["event"]["body"]["gen_ai.input.messages"][0]["parts"][0]["content"],
+        "question 1: what is my balance?"
+    );
+    assert_eq!(
+        server
+            .get("/api/v1/events/00000000-0000-7000-8000-000000000000")
+            .status,
+        404
+    );
     assert_eq!(server.get("/api/v1/events/not-a-uuid").status, 400);
 
     // The checkpoint verifies with the published key, and proofs verify against it.
@@ -54,18 +81,40 @@ fn ingest_read_and_prove() {
     let verifier = NoteVerifier::from_vkey(vkey.trim()).unwrap();
     let cp = verifier.verify(&note).unwrap();
     let leaf = hash(&one["leaf_hash"]);
-    let p = server.get_anon("/api/v1/proof/inclusion?index=0&size=6").json();
+    let p = server
+        .get_anon("/api/v1/proof/inclusion?index=0&size=6")
+        .json();
     let proof: Vec<Hash> = p["proof"].as_array().unwrap().iter().map(hash).collect();
     verify_inclusion(&leaf, 0, 6, &proof, &cp.root).unwrap();
-    let c = server.get_anon("/api/v1/proof/consistency?old=1&new=6").json();
+    let c = server
+        .get_anon("/api/v1/proof/consistency?old=1&new=6")
+        .json();
     let proof: Vec<Hash> = c["proof"].as_array().unwrap().iter().map(hash).collect();
     verify_consistency(1, 6, &hash(&c["old_root"]), &cp.root, &proof).unwrap();
 
     // Proof parameters out of range or malformed are 400s.
-    assert_eq!(server.get_anon("/api/v1/proof/inclusion?index=6&size=6").status, 400);
-    assert_eq!(server.get_anon("/api/v1/proof/inclusion?index=0&size=99").status, 400);
-    assert_eq!(server.get_anon("/api/v1/proof/inclusion?index=x&size=1").status, 400);
-    assert_eq!(server.get_anon("/api/v1/proof/consistency?old=5").status, 400);
+    assert_eq!(
+        server
+            .get_anon("/api/v1/proof/inclusion?index=6&size=6")
+            .status,
+        400
+    );
+    assert_eq!(
+        server
+            .get_anon("/api/v1/proof/inclusion?index=0&size=99")
+            .status,
+        400
+    );
+    assert_eq!(
+        server
+            .get_anon("/api/v1/proof/inclusion?index=x&size=1")
+            .status,
+        400
+    );
+    assert_eq!(
+        server.get_anon("/api/v1/proof/consistency?old=5").status,
+        400
+    );
     server.stop();
 }
 
@@ -78,7 +127,16 @@ fn bad_input_is_refused_and_nothing_is_written() {
     let dup_id = r.json()["id"].as_str().unwrap().to_owned();
 
     let good = request_event(1);
-    let cases: Vec<(&str, &str, Vec<u8>, u16, &str, Option<u64>)> = vec![
+    // (name, content type, body, status, error code, line)
+    type Case = (
+        &'static str,
+        &'static str,
+        Vec<u8>,
+        u16,
+        &'static str,
+        Option<u64>,
+    );
+    let cases: Vec<Case> = vec![
         ("malformed JSON", "application/json", b"{\"kind\":".to_vec(), 400, "invalid_json", None),
         ("not an object", "application/json", b"42".to_vec(), 400, "invalid_value", None),
         ("empty body", "application/json", b"".to_vec(), 400, "invalid_json", None),
@@ -170,7 +228,10 @@ fn bad_input_is_refused_and_nothing_is_written() {
         assert_eq!(r.status, 401, "{token:?}");
         assert_eq!(r.json()["error"]["code"], "unauthorized");
     }
-    assert_eq!(server.get_anon(&format!("/api/v1/events/{dup_id}")).status, 401);
+    assert_eq!(
+        server.get_anon(&format!("/api/v1/events/{dup_id}")).status,
+        401
+    );
     assert_eq!(server.size(), 1);
     // Secrets in a rejected event never show up in the error.
     let r = server.post(

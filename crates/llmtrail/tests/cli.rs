@@ -2,6 +2,12 @@
 //! offline verify (sound and tampered), and verify against a running server that was rolled
 //! back or forked.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail loudly by design"
+)]
+
 mod common;
 
 use std::os::unix::fs::PermissionsExt as _;
@@ -29,10 +35,20 @@ fn ndjson(range: std::ops::Range<usize>) -> String {
 fn keygen_then_serve_with_keys_apart_from_data() {
     let tmp = tempfile::tempdir().unwrap();
     let keys = tmp.path().join("keys");
-    let (code, out, err) = run(&["keygen", "--out", keys.to_str().unwrap(), "--name", "llmtrail.test/cli"]);
+    let (code, out, err) = run(&[
+        "keygen",
+        "--out",
+        keys.to_str().unwrap(),
+        "--name",
+        "llmtrail.test/cli",
+    ]);
     assert_eq!(code, 0, "{out}{err}");
     for f in ["signing.key", "master.key"] {
-        let mode = std::fs::metadata(keys.join(f)).unwrap().permissions().mode() & 0o777;
+        let mode = std::fs::metadata(keys.join(f))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600, "{f}");
     }
     // keygen never overwrites.
@@ -43,17 +59,34 @@ fn keygen_then_serve_with_keys_apart_from_data() {
     // Master key from the environment; the keys directory holds no master key.
     let master = std::fs::read_to_string(keys.join("master.key")).unwrap();
     std::fs::remove_file(keys.join("master.key")).unwrap();
-    let config = write_config(tmp.path(), &format!("keys_dir = {:?}\n", keys.to_str().unwrap()));
+    let config = write_config(
+        tmp.path(),
+        &format!("keys_dir = {:?}\n", keys.to_str().unwrap()),
+    );
     let data = tmp.path().join("data");
     let env = [("LLMTRAIL_MASTER_KEY", master.trim())];
     let server = Server::start_with_env(&data, &config, &env);
     let note = server.get_anon("/api/v1/checkpoint").body;
     assert!(note.starts_with("llmtrail.test/cli\n"), "{note}");
-    assert_eq!(server.post("application/x-ndjson", ndjson(0..5).as_bytes()).status, 200);
+    assert_eq!(
+        server
+            .post("application/x-ndjson", ndjson(0..5).as_bytes())
+            .status,
+        200
+    );
     server.stop();
-    assert!(!data.join("keys").exists(), "keys were written into the data directory");
+    assert!(
+        !data.join("keys").exists(),
+        "keys were written into the data directory"
+    );
     let (code, out, err) = run_with_env(
-        &["verify", "--data-dir", data.to_str().unwrap(), "--keys-dir", keys.to_str().unwrap()],
+        &[
+            "verify",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--keys-dir",
+            keys.to_str().unwrap(),
+        ],
         &env,
     );
     assert_eq!(code, 0, "{out}{err}");
@@ -71,12 +104,24 @@ fn ingest_through_the_api_and_into_a_data_directory() {
     // Straight into a data directory.
     let data = tmp.path().join("direct");
     let config = write_config(tmp.path(), "");
-    let (code, out, err) =
-        run(&["ingest", file.to_str().unwrap(), "--data-dir", data.to_str().unwrap(), "--config", config.to_str().unwrap()]);
+    let (code, out, err) = run(&[
+        "ingest",
+        file.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("ingested 25 events"), "{out}");
-    let (code, _, err) =
-        run(&["ingest", bad.to_str().unwrap(), "--data-dir", data.to_str().unwrap(), "--config", config.to_str().unwrap()]);
+    let (code, _, err) = run(&[
+        "ingest",
+        bad.to_str().unwrap(),
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
     assert_ne!(code, 0);
     assert!(err.contains("line 4"), "{err}");
     let (code, out, _) = run(&["verify", "--data-dir", data.to_str().unwrap()]);
@@ -85,11 +130,24 @@ fn ingest_through_the_api_and_into_a_data_directory() {
 
     // Through a running server.
     let server = Server::start(&tmp.path().join("served"), &config);
-    let (code, out, err) =
-        run(&["ingest", file.to_str().unwrap(), "--url", &server.url, "--token", &server.token]);
+    let (code, out, err) = run(&[
+        "ingest",
+        file.to_str().unwrap(),
+        "--url",
+        &server.url,
+        "--token",
+        &server.token,
+    ]);
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(server.size(), 25);
-    let (code, _, err) = run(&["ingest", bad.to_str().unwrap(), "--url", &server.url, "--token", &server.token]);
+    let (code, _, err) = run(&[
+        "ingest",
+        bad.to_str().unwrap(),
+        "--url",
+        &server.url,
+        "--token",
+        &server.token,
+    ]);
     assert_ne!(code, 0);
     assert!(err.contains("line 4"), "{err}");
     assert_eq!(server.size(), 25, "a rejected file wrote something");
@@ -113,7 +171,12 @@ fn verify_data_dir_sound_then_tampered() {
     let data = tmp.path().join("data");
     let config = write_config(tmp.path(), "");
     let server = Server::start(&data, &config);
-    assert_eq!(server.post("application/x-ndjson", ndjson(0..10).as_bytes()).status, 200);
+    assert_eq!(
+        server
+            .post("application/x-ndjson", ndjson(0..10).as_bytes())
+            .status,
+        200
+    );
     server.stop();
     let (code, out, _) = run(&["verify", "--data-dir", data.to_str().unwrap()]);
     assert_eq!(code, 0, "{out}");
@@ -126,7 +189,10 @@ fn verify_data_dir_sound_then_tampered() {
     let seg = data.join("ledger/segments/00000000000000000000.seg");
     let mut bytes = std::fs::read(&seg).unwrap();
     let needle = br#""user":"u-6""#;
-    let pos = bytes.windows(needle.len()).position(|w| w == needle).unwrap();
+    let pos = bytes
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .unwrap();
     bytes[pos + needle.len() - 2] = b'7';
     std::fs::write(&seg, &bytes).unwrap();
     let (code, out, _) = run(&["verify", "--data-dir", data.to_str().unwrap()]);
@@ -146,7 +212,12 @@ fn verify_url_detects_rollback_and_fork() {
     let cp_arg = cp.to_str().unwrap();
 
     let server = Server::start(&data, &config);
-    assert_eq!(server.post("application/x-ndjson", ndjson(0..5).as_bytes()).status, 200);
+    assert_eq!(
+        server
+            .post("application/x-ndjson", ndjson(0..5).as_bytes())
+            .status,
+        200
+    );
     server.wait_checkpoint(5);
     let (code, out, err) = run(&["verify", "--url", &server.url, "--checkpoint", cp_arg]);
     assert_eq!(code, 0, "{out}{err}");
@@ -158,7 +229,12 @@ fn verify_url_detects_rollback_and_fork() {
     copy_dir(&data, &snapshot);
 
     let server = Server::start(&data, &config);
-    assert_eq!(server.post("application/x-ndjson", ndjson(5..10).as_bytes()).status, 200);
+    assert_eq!(
+        server
+            .post("application/x-ndjson", ndjson(5..10).as_bytes())
+            .status,
+        200
+    );
     server.wait_checkpoint(10);
     let (code, out, _) = run(&["verify", "--url", &server.url, "--checkpoint", cp_arg]);
     assert_eq!(code, 0, "{out}");
@@ -171,7 +247,12 @@ fn verify_url_detects_rollback_and_fork() {
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("ROLLED BACK"), "{out}");
     // ...and writes different history on top: the log forked.
-    assert_eq!(server.post("application/x-ndjson", ndjson(100..107).as_bytes()).status, 200);
+    assert_eq!(
+        server
+            .post("application/x-ndjson", ndjson(100..107).as_bytes())
+            .status,
+        200
+    );
     server.wait_checkpoint(12);
     let (code, out, _) = run(&["verify", "--url", &server.url, "--checkpoint", cp_arg]);
     assert_eq!(code, 1, "{out}");
@@ -183,8 +264,18 @@ fn verify_url_detects_rollback_and_fork() {
 fn a_bad_config_names_the_key() {
     let tmp = tempfile::tempdir().unwrap();
     let config = tmp.path().join("llmtrail.toml");
-    std::fs::write(&config, "[server]\nlisten = \"127.0.0.1:0\"\nmax_body = 5\n").unwrap();
-    let (code, _, err) = run(&["serve", "--config", config.to_str().unwrap(), "--data-dir", tmp.path().to_str().unwrap()]);
+    std::fs::write(
+        &config,
+        "[server]\nlisten = \"127.0.0.1:0\"\nmax_body = 5\n",
+    )
+    .unwrap();
+    let (code, _, err) = run(&[
+        "serve",
+        "--config",
+        config.to_str().unwrap(),
+        "--data-dir",
+        tmp.path().to_str().unwrap(),
+    ]);
     assert_eq!(code, 2);
     assert!(err.contains("max_body"), "{err}");
 }

@@ -1,6 +1,12 @@
 //! Crash safety of the real binary: SIGKILL `serve` during sustained concurrent appends,
 //! restart it, and find every acknowledged event; `llmtrail verify` then passes.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail loudly by design"
+)]
+
 mod common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,11 +22,21 @@ const ROUNDS: usize = 3;
 type Acked = Arc<Mutex<Vec<String>>>;
 
 /// Starts WRITERS threads appending until `stop` is set or the server dies.
-fn start_writers(url: &str, token: &str, stop: &Arc<AtomicBool>, round: usize) -> (Vec<JoinHandle<()>>, Acked) {
+fn start_writers(
+    url: &str,
+    token: &str,
+    stop: &Arc<AtomicBool>,
+    round: usize,
+) -> (Vec<JoinHandle<()>>, Acked) {
     let acked: Acked = Arc::new(Mutex::new(Vec::new()));
     let mut threads = Vec::new();
     for w in 0..WRITERS {
-        let (url, token, stop, acked) = (url.to_owned(), token.to_owned(), Arc::clone(stop), Arc::clone(&acked));
+        let (url, token, stop, acked) = (
+            url.to_owned(),
+            token.to_owned(),
+            Arc::clone(stop),
+            Arc::clone(&acked),
+        );
         threads.push(std::thread::spawn(move || {
             let agent = agent();
             let mut n = 0;
@@ -44,7 +60,9 @@ fn start_writers(url: &str, token: &str, stop: &Arc<AtomicBool>, round: usize) -
                     break;
                 }
                 // A reply cut off by the kill was never acknowledged.
-                let Ok(text) = resp.body_mut().read_to_string() else { break };
+                let Ok(text) = resp.body_mut().read_to_string() else {
+                    break;
+                };
                 let mut ids = acked.lock().unwrap();
                 for line in text.lines() {
                     let v: serde_json::Value = serde_json::from_str(line).unwrap();
@@ -59,7 +77,11 @@ fn start_writers(url: &str, token: &str, stop: &Arc<AtomicBool>, round: usize) -
 fn assert_all_present(server: &Server, ids: &[String]) {
     for id in ids {
         let r = server.get(&format!("/api/v1/events/{id}"));
-        assert_eq!(r.status, 200, "acknowledged event {id} is missing after a crash: {}", r.body);
+        assert_eq!(
+            r.status, 200,
+            "acknowledged event {id} is missing after a crash: {}",
+            r.body
+        );
     }
 }
 
@@ -82,7 +104,11 @@ fn sigkill_during_concurrent_appends_loses_no_acknowledged_event() {
             t.join().unwrap();
         }
         let acked = Arc::try_unwrap(acked).unwrap().into_inner().unwrap();
-        assert!(acked.len() > 100, "round {round}: only {} events acknowledged", acked.len());
+        assert!(
+            acked.len() > 100,
+            "round {round}: only {} events acknowledged",
+            acked.len()
+        );
         all.extend(acked);
     }
     let server = Server::start(&data, &config);

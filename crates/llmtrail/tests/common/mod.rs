@@ -1,6 +1,9 @@
 //! Test harness: runs the real `llmtrail` binary on 127.0.0.1 and talks to it over HTTP.
 
-#![allow(dead_code, reason = "each test file uses a different part of the harness")]
+#![allow(
+    dead_code,
+    reason = "each test file uses a different part of the harness"
+)]
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
@@ -77,12 +80,25 @@ impl Server {
             .to_owned();
         // Keep draining stdout so the child never blocks on a full pipe.
         std::thread::spawn(move || for _ in lines {});
-        let token = std::fs::read_to_string(data_dir.join("admin.token")).unwrap().trim().to_owned();
-        Self { child, url: format!("http://{addr}"), token, data_dir: data_dir.to_path_buf(), agent: agent() }
+        let token = std::fs::read_to_string(data_dir.join("admin.token"))
+            .unwrap()
+            .trim()
+            .to_owned();
+        Self {
+            child,
+            url: format!("http://{addr}"),
+            token,
+            data_dir: data_dir.to_path_buf(),
+            agent: agent(),
+        }
     }
 
     pub fn get(&self, path: &str) -> Reply {
-        let resp = self.agent.get(format!("{}{path}", self.url)).header("authorization", format!("Bearer {}", self.token)).call();
+        let resp = self
+            .agent
+            .get(format!("{}{path}", self.url))
+            .header("authorization", format!("Bearer {}", self.token))
+            .call();
         reply(resp)
     }
 
@@ -95,7 +111,10 @@ impl Server {
     }
 
     pub fn post_with_token(&self, token: Option<&str>, content_type: &str, body: &[u8]) -> Reply {
-        let mut req = self.agent.post(format!("{}/api/v1/events", self.url)).header("content-type", content_type);
+        let mut req = self
+            .agent
+            .post(format!("{}/api/v1/events", self.url))
+            .header("content-type", content_type);
         if let Some(t) = token {
             req = req.header("authorization", format!("Bearer {t}"));
         }
@@ -103,7 +122,9 @@ impl Server {
     }
 
     pub fn size(&self) -> u64 {
-        self.get_anon("/api/v1/health").json()["size"].as_u64().unwrap()
+        self.get_anon("/api/v1/health").json()["size"]
+            .as_u64()
+            .unwrap()
     }
 
     /// Waits until the latest checkpoint covers `size` records; returns its note.
@@ -114,14 +135,22 @@ impl Server {
             if r.status == 200 && r.body.lines().nth(1) == Some(&size.to_string()) {
                 return r.body;
             }
-            assert!(Instant::now() < deadline, "no checkpoint of size {size}: {}", r.body);
+            assert!(
+                Instant::now() < deadline,
+                "no checkpoint of size {size}: {}",
+                r.body
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
 
     /// SIGTERM and wait: a clean shutdown with a final checkpoint.
     pub fn stop(mut self) {
-        let status = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status().unwrap();
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
         assert!(status.success());
         let exit = self.child.wait().unwrap();
         assert!(exit.success(), "serve exited with {exit}");
