@@ -6,7 +6,10 @@
 //! personal data, and errors end up in logs and HTTP responses.
 //!
 //! Invariant: `field` strings are JSON Pointers (RFC 6901) into the event object as the client
-//! sent it; the empty string means the event object itself.
+//! sent it; the empty string means the event object itself. Client-chosen text in messages
+//! (an unknown kind, key names) is cut to a bounded length.
+
+use std::borrow::Cow;
 
 /// Explains why bytes or a JSON value could not become an [`Event`](crate::Event).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -90,12 +93,9 @@ impl EventError {
     /// Builds an [`EventError::UnknownKind`], cutting very long input so a hostile client
     /// cannot make the error arbitrarily large.
     pub(crate) fn unknown_kind(kind: &str) -> Self {
-        const MAX_CHARS: usize = 64;
-        let kind = match kind.char_indices().nth(MAX_CHARS) {
-            Some((cut, _)) => format!("{}…", &kind[..cut]),
-            None => kind.to_owned(),
-        };
-        EventError::UnknownKind { kind }
+        EventError::UnknownKind {
+            kind: shorten(kind, 64).into_owned(),
+        }
     }
 }
 
@@ -104,10 +104,23 @@ fn shown(field: &str) -> &str {
     if field.is_empty() { "(event)" } else { field }
 }
 
-/// Appends `key` to the JSON Pointer `ptr` as one reference token (RFC 6901 escaping).
+/// Cuts client-chosen text (kinds, key names) that ends up in error messages, so a hostile
+/// client cannot make errors, and the logs they land in, arbitrarily large.
+pub(crate) fn shorten(text: &str, max_chars: usize) -> Cow<'_, str> {
+    match text.char_indices().nth(max_chars) {
+        Some((cut, _)) => Cow::Owned(format!("{}…", &text[..cut])),
+        None => Cow::Borrowed(text),
+    }
+}
+
+/// Longest key name kept whole in a JSON Pointer; the model's own keys are far shorter.
+const MAX_KEY_CHARS: usize = 128;
+
+/// Appends `key` to the JSON Pointer `ptr` as one reference token (RFC 6901 escaping),
+/// shortening very long (client-chosen) keys.
 pub(crate) fn push_pointer_token(ptr: &mut String, key: &str) {
     ptr.push('/');
-    for c in key.chars() {
+    for c in shorten(key, MAX_KEY_CHARS).chars() {
         match c {
             '~' => ptr.push_str("~0"),
             '/' => ptr.push_str("~1"),
@@ -141,6 +154,12 @@ mod tests {
             panic!("wrong variant");
         };
         assert_eq!(kind.chars().count(), 65);
+    }
+
+    #[test]
+    fn long_keys_are_cut_in_pointers() {
+        let key = "k".repeat(10_000);
+        assert_eq!(pointer("", &key).chars().count(), 1 + MAX_KEY_CHARS + 1);
     }
 
     #[test]

@@ -17,6 +17,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visit
 use serde_json::{Map, Number, Value};
 
 use crate::EventError;
+use crate::error::shorten;
 
 /// Parses UTF-8 JSON text into a value, refusing duplicate object keys.
 pub(crate) fn parse_strict(bytes: &[u8]) -> Result<Value, EventError> {
@@ -128,7 +129,8 @@ impl<'de> Visitor<'de> for StrictVisitor {
             }
             if object.contains_key(&key) {
                 return Err(de::Error::custom(format_args!(
-                    "duplicate key `{key}` in one object"
+                    "duplicate key `{}` in one object",
+                    shorten(&key, 128)
                 )));
             }
             let value = map.next_value_seed(StrictValue)?;

@@ -15,9 +15,6 @@ use serde_json::Value;
 
 use crate::Event;
 
-/// Identifies the schema document.
-pub const SCHEMA_ID: &str = "https://llmtrail.dev/schema/event.schema.json";
-
 /// Returns the JSON Schema (draft 2020-12) of one event as clients send it.
 ///
 /// ```
@@ -29,7 +26,6 @@ pub fn event_schema() -> Value {
     let generator = SchemaSettings::draft2020_12().into_generator();
     let mut schema = generator.into_root_schema_for::<Event>().to_value();
     if let Value::Object(object) = &mut schema {
-        object.insert("$id".to_owned(), Value::String(SCHEMA_ID.to_owned()));
         object.insert(
             "title".to_owned(),
             Value::String("llmtrail event".to_owned()),

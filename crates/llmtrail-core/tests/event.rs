@@ -54,6 +54,7 @@ fn examples() -> Vec<Value> {
                     "stream": true,
                     "extra": {"response_format": {"type": "json_object"}, "user": "x"}
                 },
+                "attributes": {"server.address": "api.openai.com", "server.port": 443},
                 "gen_ai.input.messages": [
                     {"role": "user", "name": "bob", "parts": [
                         {"type": "text", "content": "What is the weather?"},
@@ -97,6 +98,7 @@ fn examples() -> Vec<Value> {
                 "status": "ok",
                 "http_status": 200,
                 "streamed": true,
+                "attributes": {"gen_ai.openai.response.service_tier": "default"},
                 "gen_ai.output.messages": [
                     {"role": "assistant", "finish_reason": "tool_calls", "parts": [
                         {"type": "tool_call", "id": "call_1", "name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}
@@ -128,6 +130,7 @@ fn examples() -> Vec<Value> {
                 "duration_ms": 0.75,
                 "decision": "block",
                 "decision_rule": "deny-ssh-keys",
+                "attributes": {"mcp.protocol.version": "2025-06-18"},
                 "gen_ai.tool.call.arguments": {"path": "~/.ssh/id_rsa"},
                 "gen_ai.tool.call.result": [{"type": "text", "text": "denied"}]
             }

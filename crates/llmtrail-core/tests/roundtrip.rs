@@ -213,7 +213,7 @@ fn llm_request() -> BoxedStrategy<LlmRequest> {
     );
     (
         (name(), name(), opt(name()), opt(text())),
-        parameters(),
+        (parameters(), object()),
         (
             prop::collection::vec(message(), 0..3),
             prop::collection::vec(part(), 0..2),
@@ -224,7 +224,7 @@ fn llm_request() -> BoxedStrategy<LlmRequest> {
         .prop_map(
             |(
                 (provider, model, operation, conversation_id),
-                parameters,
+                (parameters, attributes),
                 (messages, system_instructions, tool_definitions, raw),
             )| LlmRequest {
                 provider,
@@ -232,6 +232,7 @@ fn llm_request() -> BoxedStrategy<LlmRequest> {
                 operation,
                 conversation_id,
                 parameters,
+                attributes,
                 messages,
                 system_instructions,
                 tool_definitions,
@@ -273,7 +274,7 @@ fn llm_response() -> BoxedStrategy<LlmResponse> {
             prop::collection::vec(name(), 0..2),
         ),
         (opt(usage), opt(non_negative()), opt(non_negative()), status),
-        (opt(any::<u16>()), opt(error), any::<bool>()),
+        (opt(any::<u16>()), opt(error), any::<bool>(), object()),
         (
             prop::collection::vec(message(), 0..2),
             opt(text()),
@@ -284,7 +285,7 @@ fn llm_response() -> BoxedStrategy<LlmResponse> {
             |(
                 (request_id, response_id, response_model, finish_reasons),
                 (usage, latency_ms, time_to_first_token_ms, status),
-                (http_status, error, streamed),
+                (http_status, error, streamed, attributes),
                 (output_messages, error_message, raw),
             )| LlmResponse {
                 request_id,
@@ -298,6 +299,7 @@ fn llm_response() -> BoxedStrategy<LlmResponse> {
                 http_status,
                 error,
                 streamed,
+                attributes,
                 output_messages,
                 error_message,
                 raw,
@@ -322,14 +324,14 @@ fn tool_call() -> BoxedStrategy<ToolCall> {
     (
         (name(), opt(text()), opt(name()), opt(text())),
         (opt(text()), opt(uuid()), status, any::<bool>()),
-        (opt(non_negative()), opt(decision), opt(name())),
+        (opt(non_negative()), opt(decision), opt(name()), object()),
         (opt(json()), opt(json())),
     )
         .prop_map(
             |(
                 (name, call_id, tool_type, conversation_id),
                 (server, request_id, status, is_error),
-                (duration_ms, decision, decision_rule),
+                (duration_ms, decision, decision_rule, attributes),
                 (arguments, result),
             )| ToolCall {
                 name,
@@ -343,6 +345,7 @@ fn tool_call() -> BoxedStrategy<ToolCall> {
                 duration_ms,
                 decision,
                 decision_rule,
+                attributes,
                 // `null` is written as absent; generate the form that reads back.
                 arguments: arguments.filter(|a| !a.is_null()),
                 result: result.filter(|r| !r.is_null()),

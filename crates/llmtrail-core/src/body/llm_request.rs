@@ -49,6 +49,10 @@ pub struct LlmRequest {
     /// Sampling and generation parameters.
     #[serde(default, skip_serializing_if = "Parameters::is_empty")]
     pub parameters: Parameters,
+    /// Further attributes by their OpenTelemetry (or vendor) names, e.g. `server.address`
+    /// (any JSON values). Metadata only: never prompts, outputs or arguments.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub attributes: Map<String, Value>,
     /// Content: the chat history sent to the model.
     #[serde(
         rename = "gen_ai.input.messages",
@@ -85,6 +89,7 @@ impl LlmRequest {
             operation: None,
             conversation_id: None,
             parameters: Parameters::default(),
+            attributes: Map::new(),
             messages: Vec::new(),
             system_instructions: Vec::new(),
             tool_definitions: Vec::new(),

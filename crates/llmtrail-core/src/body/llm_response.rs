@@ -7,6 +7,7 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::check;
@@ -69,6 +70,10 @@ pub struct LlmResponse {
     /// Whether the response was streamed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub streamed: bool,
+    /// Further attributes by their OpenTelemetry (or vendor) names, e.g. `server.address`
+    /// (any JSON values). Metadata only: never prompts, outputs or arguments.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub attributes: Map<String, Value>,
     /// Content: the messages the model produced.
     #[serde(
         rename = "gen_ai.output.messages",
@@ -100,6 +105,7 @@ impl LlmResponse {
             http_status: None,
             error: None,
             streamed: false,
+            attributes: Map::new(),
             output_messages: Vec::new(),
             error_message: None,
             raw: None,

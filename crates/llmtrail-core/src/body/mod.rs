@@ -2,8 +2,9 @@
 //!
 //! Contract: a body is a JSON object whose shape depends on the event's `kind`; unknown keys
 //! are rejected everywhere except inside explicitly open maps (`parameters.extra`,
-//! `details`) and fields that hold arbitrary JSON (tool arguments and results, part
-//! arguments and responses, tool parameter schemas).
+//! `attributes`, `details`) and fields that hold arbitrary JSON (tool arguments and results,
+//! part arguments and responses, tool parameter schemas). Open maps are metadata: clients must
+//! not put content in them, because only [`content_fields`] are split off and expired.
 //!
 //! *Content* is what may hold prompts, outputs, tool inputs and outputs, raw provider bodies or
 //! provider error text. [`content_fields`] lists those keys per kind; they are all optional,

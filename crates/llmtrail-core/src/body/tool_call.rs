@@ -7,7 +7,7 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use super::check;
@@ -69,6 +69,10 @@ pub struct ToolCall {
     /// Identifier of the policy rule behind `decision`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decision_rule: Option<String>,
+    /// Further attributes by their OpenTelemetry (or vendor) names, e.g. `server.address`
+    /// (any JSON values). Metadata only: never prompts, outputs or arguments.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub attributes: Map<String, Value>,
     /// Content: the arguments passed to the tool (any JSON).
     #[serde(
         rename = "gen_ai.tool.call.arguments",
@@ -101,6 +105,7 @@ impl ToolCall {
             duration_ms: None,
             decision: None,
             decision_rule: None,
+            attributes: Map::new(),
             arguments: None,
             result: None,
         }
