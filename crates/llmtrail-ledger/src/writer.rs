@@ -1,25 +1,34 @@
-//! The single writer thread: group commit, segment rolling and checkpoint signing.
+//! The writer and syncer threads: group commit with pipelined syncs, segment rolling and
+//! checkpoint signing.
 //!
 //! Callers send `Command::Append` with prepared records and wait on a reply channel. The writer
 //! takes one command, then everything else already queued (up to `max_batch_bytes`), seals and
-//! encodes all of it into one buffer, writes it with one positioned write, calls `fdatasync`
-//! once, updates the tree and the id map, and only then replies. Many concurrent appends thus
-//! share one sync. A command is atomic with respect to validation: a duplicate id or a failed
-//! segment roll rejects the whole command before any of its bytes are staged.
+//! encodes all of it into one buffer and writes it with one positioned write: a *group*. It
+//! hands the group to the syncer and goes on with the next one at once, so that encoding and
+//! writing group k+1 overlap with the `fdatasync` of group k. The syncer drains every group
+//! written so far, calls `fdatasync` once for all of them, then, in order, updates the tree and
+//! the id map and replies. Many concurrent appends thus share one sync, and no append is
+//! acknowledged before its bytes are durable.
+//!
+//! A command is atomic with respect to validation: a duplicate id (against the ledger and
+//! against groups still being synced) or a failed segment roll rejects the whole command before
+//! any of its bytes are staged.
 //!
 //! Segment files are preallocated with zeros by a helper thread, one ahead, so that a durable
 //! append overwrites allocated blocks: `fdatasync` then flushes data only, not file metadata.
 //!
-//! After a failed write or sync the writer refuses further appends (the state of the page cache
-//! after a failed `fdatasync` is unknowable); reopening the ledger recovers from the disk.
+//! Checkpoints are signed by the syncer, which alone knows the durable size, and only for a
+//! size at least the previous one over the same tree. After a failed write or sync both threads
+//! refuse further appends (the state of the page cache after a failed `fdatasync` is
+//! unknowable); reopening the ledger recovers from the disk.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::fs::OpenOptions;
 use std::io::Write as _;
 use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc as std_mpsc;
 
 use tokio::sync::{mpsc, oneshot};
@@ -54,13 +63,30 @@ pub(crate) enum Command {
     Shutdown,
 }
 
+/// What the writer hands to the syncer.
+enum SyncMsg {
+    Group(Group),
+    Checkpoint(Option<CheckpointReply>),
+    Shutdown,
+}
+
+/// One written, not yet durable group of appends.
+struct Group {
+    seq: u64,
+    end_index: u64,
+    leaves: Vec<Hash>,
+    ids: Vec<(Uuid, Location)>,
+    replies: Vec<(AppendReply, Vec<Receipt>)>,
+    segments: Vec<Arc<Segment>>,
+}
+
 struct Current {
     first_index: u64,
     seg: Arc<Segment>,
     pos: u64,
 }
 
-/// What one group commit has staged so far.
+/// What one group has staged so far.
 #[derive(Default)]
 struct Staged {
     next_index: u64,
@@ -71,17 +97,33 @@ struct Staged {
     replies: Vec<(AppendReply, Vec<Receipt>)>,
 }
 
+fn set_failure(shared: &Shared, msg: &str) {
+    if let Ok(mut f) = shared.failure.lock()
+        && f.is_none()
+    {
+        *f = Some(msg.to_owned());
+    }
+}
+
+fn failure(shared: &Shared) -> Option<String> {
+    shared.failure.lock().ok().and_then(|f| f.clone())
+}
+
 pub(crate) struct Writer {
     shared: Arc<Shared>,
-    signer: NoteSigner,
-    cplog: CheckpointLog,
-    last_cp_size: Option<u64>,
     next_index: u64,
     current: Option<Current>,
     segment_bytes: u64,
     max_batch_bytes: usize,
     buf: Vec<u8>,
     preparer: Preparer,
+    to_sync: std_mpsc::Sender<SyncMsg>,
+    syncer: Option<std::thread::JoinHandle<()>>,
+    seq: u64,
+    committed_seq: Arc<AtomicU64>,
+    /// Ids of groups handed to the syncer and not yet committed, for the duplicate check.
+    inflight: VecDeque<(u64, Vec<Uuid>)>,
+    pending: HashSet<Uuid>,
 }
 
 impl Writer {
@@ -103,26 +145,42 @@ impl Writer {
             seg,
             pos,
         });
-        Ok(Self {
-            shared,
+        let committed_seq = Arc::new(AtomicU64::new(0));
+        let (to_sync, sync_rx) = std_mpsc::channel();
+        let syncer = Syncer {
+            shared: Arc::clone(&shared),
             signer,
             cplog,
             last_cp_size,
+            next_index,
+            committed_seq: Arc::clone(&committed_seq),
+        };
+        let dir = shared.dir.clone();
+        let syncer = std::thread::Builder::new()
+            .name("llmtrail-ledger-syncer".into())
+            .spawn(move || syncer.run(sync_rx))
+            .map_err(LedgerError::io(&dir))?;
+        Ok(Self {
+            shared,
             next_index,
             current,
             segment_bytes,
             max_batch_bytes: opts.max_batch_bytes,
             buf: Vec::with_capacity(1 << 20),
             preparer,
+            to_sync,
+            syncer: Some(syncer),
+            seq: 0,
+            committed_seq,
+            inflight: VecDeque::new(),
+            pending: HashSet::new(),
         })
     }
 
     pub(crate) fn run(mut self, mut rx: mpsc::Receiver<Command>) {
         // A first checkpoint right away: a new log publishes its empty tree, and a recovered
         // log covers the records that survived a crash without waiting for the next tick.
-        if let Err(e) = self.checkpoint() {
-            tracing::error!(error = %e, "could not sign the opening checkpoint");
-        }
+        let _ = self.to_sync.send(SyncMsg::Checkpoint(None));
         while let Some(first) = rx.blocking_recv() {
             let mut cmds = vec![first];
             let mut bytes = command_bytes(&cmds[0]);
@@ -152,19 +210,22 @@ impl Writer {
                 Command::Tick | Command::Shutdown => {}
             }
         }
-        if let Err(e) = self.checkpoint() {
-            tracing::error!(error = %e, "could not sign the final checkpoint");
+        // The syncer finishes every group handed to it, signs the final checkpoint and stops.
+        let _ = self.to_sync.send(SyncMsg::Shutdown);
+        if let Some(handle) = self.syncer.take() {
+            let _ = handle.join();
         }
         self.preparer.discard();
     }
 
-    /// Handles one group of commands; returns true when asked to shut down.
+    /// Handles one batch of commands; returns true when asked to shut down.
     fn process(&mut self, cmds: Vec<Command>) -> bool {
+        self.reap();
         let mut staged = Staged {
             next_index: self.next_index,
             ..Staged::default()
         };
-        let mut want_checkpoint = false;
+        let mut tick = false;
         let mut cp_waiters = Vec::new();
         let mut shutdown = false;
         for cmd in cmds {
@@ -175,39 +236,76 @@ impl Writer {
                         let _ = reply.send(Err(e));
                     }
                 },
-                Command::Tick => want_checkpoint = true,
+                Command::Tick => tick = true,
                 Command::Checkpoint { reply } => cp_waiters.push(reply),
                 Command::Shutdown => shutdown = true,
             }
         }
         if !staged.replies.is_empty() || !self.buf.is_empty() {
-            match self.flush(&staged) {
-                Ok(()) => self.commit(staged),
+            match self.write_buf() {
+                Ok(()) => self.hand_over(staged),
                 Err(e) => {
                     let msg = e.to_string();
                     tracing::error!(error = %msg, "ledger write failed; refusing further appends");
-                    if let Ok(mut f) = self.shared.failure.lock() {
-                        *f = Some(msg.clone());
-                    }
+                    set_failure(&self.shared, &msg);
                     for (reply, _) in staged.replies {
                         let _ = reply.send(Err(LedgerError::Failed(msg.clone())));
                     }
                 }
             }
         }
-        if want_checkpoint || !cp_waiters.is_empty() {
-            let result = self.checkpoint();
-            if let Err(e) = &result {
-                tracing::error!(error = %e, "could not sign a checkpoint");
-            }
-            for reply in cp_waiters {
-                let _ = reply.send(match &result {
-                    Ok(cp) => Ok(cp.clone()),
-                    Err(e) => Err(LedgerError::Failed(e.to_string())),
-                });
-            }
+        if tick {
+            let _ = self.to_sync.send(SyncMsg::Checkpoint(None));
+        }
+        for reply in cp_waiters {
+            let _ = self.to_sync.send(SyncMsg::Checkpoint(Some(reply)));
         }
         shutdown
+    }
+
+    /// Forgets the ids of groups the syncer has committed (they are in the shared map now).
+    fn reap(&mut self) {
+        let committed = self.committed_seq.load(Ordering::Acquire);
+        while self
+            .inflight
+            .front()
+            .is_some_and(|(seq, _)| *seq <= committed)
+        {
+            if let Some((_, ids)) = self.inflight.pop_front() {
+                for id in ids {
+                    self.pending.remove(&id);
+                }
+            }
+        }
+    }
+
+    /// Passes a written group to the syncer.
+    fn hand_over(&mut self, staged: Staged) {
+        self.seq += 1;
+        self.next_index = staged.next_index;
+        let ids: Vec<Uuid> = staged.ids.iter().map(|(id, _)| *id).collect();
+        self.pending.extend(ids.iter().copied());
+        self.inflight.push_back((self.seq, ids));
+        let mut segments = staged.rolled;
+        if let Some(cur) = &self.current {
+            segments.push(Arc::clone(&cur.seg));
+        }
+        let group = Group {
+            seq: self.seq,
+            end_index: staged.next_index,
+            leaves: staged.leaves,
+            ids: staged.ids,
+            replies: staged.replies,
+            segments,
+        };
+        if let Err(std_mpsc::SendError(SyncMsg::Group(group))) =
+            self.to_sync.send(SyncMsg::Group(group))
+        {
+            set_failure(&self.shared, "ledger syncer stopped");
+            for (reply, _) in group.replies {
+                let _ = reply.send(Err(LedgerError::Failed("ledger syncer stopped".into())));
+            }
+        }
     }
 
     /// Seals and encodes one command's records into the buffer, or rejects the whole command.
@@ -216,7 +314,7 @@ impl Writer {
         records: Vec<Prepared>,
         staged: &mut Staged,
     ) -> Result<Vec<Receipt>, LedgerError> {
-        if let Some(msg) = self.shared.failure.lock().ok().and_then(|f| f.clone()) {
+        if let Some(msg) = failure(&self.shared) {
             return Err(LedgerError::Failed(msg));
         }
         {
@@ -227,7 +325,11 @@ impl Writer {
                 .map_err(|_| LedgerError::Failed("id map lock poisoned".into()))?;
             let mut seen = HashSet::with_capacity(records.len());
             for r in &records {
-                if ids.contains_key(&r.id) || staged.id_set.contains(&r.id) || !seen.insert(r.id) {
+                if ids.contains_key(&r.id)
+                    || self.pending.contains(&r.id)
+                    || staged.id_set.contains(&r.id)
+                    || !seen.insert(r.id)
+                {
                     return Err(LedgerError::Duplicate(r.id));
                 }
             }
@@ -286,21 +388,6 @@ impl Writer {
         Ok(receipts)
     }
 
-    /// Writes the buffer to the current segment and syncs every segment touched.
-    fn flush(&mut self, staged: &Staged) -> Result<(), LedgerError> {
-        self.write_buf()?;
-        for seg in &staged.rolled {
-            seg.file.sync_data().map_err(LedgerError::io(&seg.path))?;
-        }
-        if let Some(cur) = &self.current {
-            cur.seg
-                .file
-                .sync_data()
-                .map_err(LedgerError::io(&cur.seg.path))?;
-        }
-        Ok(())
-    }
-
     fn write_buf(&mut self) -> Result<(), LedgerError> {
         if self.buf.is_empty() {
             return Ok(());
@@ -317,38 +404,12 @@ impl Writer {
         Ok(())
     }
 
-    /// Publishes a synced group: tree, id map, size, then the replies.
-    fn commit(&mut self, staged: Staged) {
-        let tree_result = match self.shared.tree.write() {
-            Ok(mut tree) => tree.append(&staged.leaves).map_err(|e| e.to_string()),
-            Err(_) => Err("tree lock poisoned".to_owned()),
-        };
-        if let Err(msg) = tree_result {
-            // The records are durable, the derived tree is not: refuse further writes so that
-            // no checkpoint is signed over a tree that lags the records; reopening rebuilds it.
-            tracing::error!(error = %msg, "tree update failed");
-            if let Ok(mut f) = self.shared.failure.lock() {
-                *f = Some(format!("tree update failed: {msg}"));
-            }
-        }
-        if let Ok(mut ids) = self.shared.ids.write() {
-            ids.extend(staged.ids);
-        }
-        self.next_index = staged.next_index;
-        self.shared.size.store(self.next_index, Ordering::Release);
-        for (reply, receipts) in staged.replies {
-            let _ = reply.send(Ok(receipts));
-        }
-    }
-
-    /// Closes the current segment (its staged bytes are written, synced at flush) and opens the
-    /// next, preallocated one.
+    /// Closes the current segment (its staged bytes are written and synced with the group) and
+    /// opens the next, preallocated one.
     fn roll(&mut self, staged: &mut Staged) -> Result<(), LedgerError> {
         if let Err(e) = self.write_buf() {
             // The current group's bytes could not be written: nothing more can be trusted.
-            if let Ok(mut f) = self.shared.failure.lock() {
-                *f = Some(e.to_string());
-            }
+            set_failure(&self.shared, &e.to_string());
             return Err(e);
         }
         let prealloc = self.preparer.take()?;
@@ -386,12 +447,119 @@ impl Writer {
         self.preparer.request();
         Ok(())
     }
+}
+
+/// Makes written groups durable, publishes them and signs checkpoints.
+struct Syncer {
+    shared: Arc<Shared>,
+    signer: NoteSigner,
+    cplog: CheckpointLog,
+    last_cp_size: Option<u64>,
+    /// Committed (durable and published) size.
+    next_index: u64,
+    committed_seq: Arc<AtomicU64>,
+}
+
+impl Syncer {
+    fn run(mut self, rx: std_mpsc::Receiver<SyncMsg>) {
+        while let Ok(first) = rx.recv() {
+            let mut msgs = vec![first];
+            while let Ok(m) = rx.try_recv() {
+                msgs.push(m);
+            }
+            let mut groups = Vec::new();
+            let mut checkpoints = Vec::new();
+            let mut shutdown = false;
+            for m in msgs {
+                match m {
+                    SyncMsg::Group(g) => groups.push(g),
+                    SyncMsg::Checkpoint(reply) => checkpoints.push(reply),
+                    SyncMsg::Shutdown => shutdown = true,
+                }
+            }
+            if !groups.is_empty() {
+                self.sync_and_commit(groups);
+            }
+            if !checkpoints.is_empty() || shutdown {
+                let result = self.checkpoint();
+                if let Err(e) = &result {
+                    tracing::error!(error = %e, "could not sign a checkpoint");
+                }
+                for reply in checkpoints.into_iter().flatten() {
+                    let _ = reply.send(match &result {
+                        Ok(cp) => Ok(cp.clone()),
+                        Err(e) => Err(LedgerError::Failed(e.to_string())),
+                    });
+                }
+            }
+            if shutdown {
+                return;
+            }
+        }
+        if let Err(e) = self.checkpoint() {
+            tracing::error!(error = %e, "could not sign the final checkpoint");
+        }
+    }
+
+    /// One `fdatasync` per touched segment for all the groups, then publication in order.
+    fn sync_and_commit(&mut self, groups: Vec<Group>) {
+        let mut segments: Vec<&Arc<Segment>> = Vec::new();
+        for g in &groups {
+            for s in &g.segments {
+                if !segments.iter().any(|seen| Arc::ptr_eq(seen, s)) {
+                    segments.push(s);
+                }
+            }
+        }
+        let synced = match failure(&self.shared) {
+            Some(msg) => Err(msg),
+            None => segments
+                .iter()
+                .try_for_each(|s| s.file.sync_data().map_err(LedgerError::io(&s.path)))
+                .map_err(|e| e.to_string()),
+        };
+        if let Err(msg) = synced {
+            tracing::error!(error = %msg, "ledger sync failed; refusing further appends");
+            set_failure(&self.shared, &msg);
+            for g in groups {
+                for (reply, _) in g.replies {
+                    let _ = reply.send(Err(LedgerError::Failed(msg.clone())));
+                }
+            }
+            return;
+        }
+        for g in groups {
+            self.commit(g);
+        }
+    }
+
+    /// Publishes a durable group: tree, id map, size, then the replies.
+    fn commit(&mut self, g: Group) {
+        let tree_result = match self.shared.tree.write() {
+            Ok(mut tree) => tree.append(&g.leaves).map_err(|e| e.to_string()),
+            Err(_) => Err("tree lock poisoned".to_owned()),
+        };
+        if let Err(msg) = tree_result {
+            // The records are durable, the derived tree is not: refuse further writes so that
+            // no checkpoint is signed over a tree that lags the records; reopening rebuilds it.
+            tracing::error!(error = %msg, "tree update failed");
+            set_failure(&self.shared, &format!("tree update failed: {msg}"));
+        }
+        if let Ok(mut ids) = self.shared.ids.write() {
+            ids.extend(g.ids);
+        }
+        self.next_index = g.end_index;
+        self.shared.size.store(self.next_index, Ordering::Release);
+        self.committed_seq.store(g.seq, Ordering::Release);
+        for (reply, receipts) in g.replies {
+            let _ = reply.send(Ok(receipts));
+        }
+    }
 
     /// Signs a checkpoint for the committed size if it grew (or none exists yet).
     fn checkpoint(&mut self) -> Result<Option<SignedCheckpoint>, LedgerError> {
         let size = self.next_index;
-        let failed = self.shared.failure.lock().ok().and_then(|f| f.clone());
-        if self.last_cp_size.is_some_and(|last| last >= size) || failed.is_some() {
+        if self.last_cp_size.is_some_and(|last| last >= size) || failure(&self.shared).is_some() {
             return Ok(self.shared.checkpoint.read().ok().and_then(|c| c.clone()));
         }
         let root = self
