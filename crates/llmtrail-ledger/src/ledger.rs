@@ -26,7 +26,6 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use llmtrail_core::Event;
-use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::checkpoint::{Checkpoint, NoteVerifier};
@@ -37,7 +36,7 @@ use crate::format::{self, Decoded, HEADER_LEN, SegmentHeader};
 use crate::keys::Keys;
 use crate::merkle::{Hash, TreeStore, leaf_hash};
 use crate::record::{self, Prepared};
-use crate::writer::{Command, Writer};
+use crate::writer::Pipeline;
 
 /// Directory of segment files inside a ledger directory.
 pub const SEGMENTS_DIR: &str = "segments";
@@ -57,10 +56,6 @@ pub struct LedgerOptions {
     pub segment_bytes: u64,
     /// How often a checkpoint is signed while appends happen.
     pub checkpoint_interval: Duration,
-    /// Upper bound of the bytes one group commit gathers.
-    pub max_batch_bytes: usize,
-    /// Append requests that may wait for the writer before callers are held back.
-    pub queue_depth: usize,
 }
 
 impl LedgerOptions {
@@ -71,8 +66,6 @@ impl LedgerOptions {
             origin: None,
             segment_bytes: 64 * 1024 * 1024,
             checkpoint_interval: Duration::from_secs(1),
-            max_batch_bytes: 8 * 1024 * 1024,
-            queue_depth: 4096,
         }
     }
 }
@@ -169,8 +162,8 @@ pub struct Recovery {
 #[derive(Debug)]
 pub struct Ledger {
     shared: Arc<Shared>,
-    tx: mpsc::Sender<Command>,
-    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    pipeline: Arc<Pipeline>,
+    syncer: Mutex<Option<std::thread::JoinHandle<()>>>,
     recovery: Recovery,
     _lock: File,
 }
@@ -278,8 +271,7 @@ impl Ledger {
             .segments
             .last()
             .map(|(first, seg)| (*first, Arc::clone(seg), scan.end));
-        let (tx, rx) = mpsc::channel(opts.queue_depth.max(1));
-        let writer = Writer::new(
+        let (pipeline, handle) = Pipeline::start(
             Arc::clone(&shared),
             keys.signer,
             cplog,
@@ -288,15 +280,10 @@ impl Ledger {
             current,
             &opts,
         )?;
-        let handle = std::thread::Builder::new()
-            .name("llmtrail-ledger-writer".into())
-            .spawn(move || writer.run(rx))
-            .map_err(LedgerError::io(&dir))?;
-        spawn_ticker(tx.clone(), opts.checkpoint_interval, &dir)?;
         Ok(Self {
             shared,
-            tx,
-            writer: Mutex::new(Some(handle)),
+            pipeline,
+            syncer: Mutex::new(Some(handle)),
             recovery,
             _lock: lock,
         })
@@ -314,14 +301,7 @@ impl Ledger {
     /// after a storage failure, [`LedgerError::Closed`] after shutdown.
     pub async fn append(&self, events: &[Event]) -> Result<Vec<Receipt>, LedgerError> {
         let prepared = prepare_all(events)?;
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Command::Append {
-                records: prepared,
-                reply,
-            })
-            .await
-            .map_err(|_| LedgerError::Closed)?;
+        let rx = self.pipeline.submit(&self.shared, prepared)?;
         rx.await.map_err(|_| LedgerError::Closed)?
     }
 
@@ -331,13 +311,7 @@ impl Ledger {
     /// As [`Ledger::append`].
     pub fn append_blocking(&self, events: &[Event]) -> Result<Vec<Receipt>, LedgerError> {
         let prepared = prepare_all(events)?;
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .blocking_send(Command::Append {
-                records: prepared,
-                reply,
-            })
-            .map_err(|_| LedgerError::Closed)?;
+        let rx = self.pipeline.submit(&self.shared, prepared)?;
         rx.blocking_recv().map_err(|_| LedgerError::Closed)?
     }
 
@@ -346,11 +320,7 @@ impl Ledger {
     /// # Errors
     /// When signing or persisting the checkpoint fails.
     pub async fn checkpoint_now(&self) -> Result<Option<SignedCheckpoint>, LedgerError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Command::Checkpoint { reply })
-            .await
-            .map_err(|_| LedgerError::Closed)?;
+        let rx = self.pipeline.request_checkpoint()?;
         rx.await.map_err(|_| LedgerError::Closed)?
     }
 
@@ -359,10 +329,7 @@ impl Ledger {
     /// # Errors
     /// As [`Ledger::checkpoint_now`].
     pub fn checkpoint_now_blocking(&self) -> Result<Option<SignedCheckpoint>, LedgerError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .blocking_send(Command::Checkpoint { reply })
-            .map_err(|_| LedgerError::Closed)?;
+        let rx = self.pipeline.request_checkpoint()?;
         rx.blocking_recv().map_err(|_| LedgerError::Closed)?
     }
 
@@ -467,14 +434,15 @@ impl Ledger {
         Ok(self.tree()?.consistency_proof(old, new)?)
     }
 
-    /// Stops the writer after it drained what was queued, signs a final checkpoint and waits.
+    /// Refuses new appends, waits until everything written is durable, signs a final
+    /// checkpoint and stops the syncer.
     ///
     /// # Errors
     /// Never fails today; kept fallible for implementations that flush remote state.
     pub fn close(&self) -> Result<(), LedgerError> {
-        let handle = self.writer.lock().ok().and_then(|mut h| h.take());
+        self.pipeline.close();
+        let handle = self.syncer.lock().ok().and_then(|mut h| h.take());
         if let Some(handle) = handle {
-            let _ = self.tx.blocking_send(Command::Shutdown);
             let _ = handle.join();
         }
         Ok(())
@@ -485,9 +453,9 @@ impl Ledger {
     /// # Errors
     /// As [`Ledger::close`].
     pub async fn shutdown(&self) -> Result<(), LedgerError> {
-        let handle = self.writer.lock().ok().and_then(|mut h| h.take());
+        self.pipeline.close();
+        let handle = self.syncer.lock().ok().and_then(|mut h| h.take());
         if let Some(handle) = handle {
-            let _ = self.tx.send(Command::Shutdown).await;
             let _ = tokio::task::spawn_blocking(move || handle.join()).await;
         }
         Ok(())
@@ -515,11 +483,8 @@ impl Ledger {
 
 impl Drop for Ledger {
     fn drop(&mut self) {
-        let handle = self.writer.get_mut().ok().and_then(|h| h.take());
-        if let Some(handle) = handle {
-            // try_send: a full queue must not block a drop; the writer also stops when every
-            // sender is gone.
-            let _ = self.tx.try_send(Command::Shutdown);
+        self.pipeline.close();
+        if let Some(handle) = self.syncer.get_mut().ok().and_then(|h| h.take()) {
             let _ = handle.join();
         }
     }
@@ -556,25 +521,6 @@ fn check_against_tree(
             cp.size
         )));
     }
-    Ok(())
-}
-
-fn spawn_ticker(
-    tx: mpsc::Sender<Command>,
-    interval: Duration,
-    dir: &Path,
-) -> Result<(), LedgerError> {
-    std::thread::Builder::new()
-        .name("llmtrail-checkpoint-ticker".into())
-        .spawn(move || {
-            loop {
-                std::thread::sleep(interval);
-                if tx.is_closed() || tx.blocking_send(Command::Tick).is_err() {
-                    break;
-                }
-            }
-        })
-        .map_err(LedgerError::io(dir))?;
     Ok(())
 }
 

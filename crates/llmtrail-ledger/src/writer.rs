@@ -1,37 +1,39 @@
-//! The writer and syncer threads: group commit with pipelined syncs, segment rolling and
-//! checkpoint signing.
+//! The append pipeline: writes under one short lock, a syncer thread that group-commits, segment
+//! rolling and checkpoint signing.
 //!
-//! Callers send `Command::Append` with prepared records and wait on a reply channel. The writer
-//! takes one command, then everything else already queued (up to `max_batch_bytes`), seals and
-//! encodes all of it into one buffer and writes it with one positioned write: a *group*. It
-//! hands the group to the syncer and goes on with the next one at once, so that encoding and
-//! writing group k+1 overlap with the `fdatasync` of group k. The syncer drains every group
-//! written so far, calls `fdatasync` once for all of them, then, in order, updates the tree and
-//! the id map and replies. Many concurrent appends thus share one sync, and no append is
-//! acknowledged before its bytes are durable.
+//! An appending caller takes the pipeline lock, checks its ids against the ledger and against
+//! appends still being synced, seals and encodes its records, writes them with one positioned
+//! write into the current segment, registers a reply channel and releases the lock: a few
+//! microseconds, and no hand-off to another thread. The syncer thread loops: it notes how far
+//! the segment has been written, calls `fdatasync` once for everything up to there, then, in
+//! index order, updates the tree and the id map, publishes the durable size and answers every
+//! caller whose records are now durable. While it syncs, callers keep writing, so one sync
+//! covers everything written during the previous one: many concurrent appends share one
+//! `fdatasync`, and none is acknowledged before its bytes are durable.
 //!
-//! A command is atomic with respect to validation: a duplicate id (against the ledger and
-//! against groups still being synced) or a failed segment roll rejects the whole command before
-//! any of its bytes are staged.
+//! A command is atomic with respect to validation: a duplicate id or a failed segment roll
+//! rejects the whole append before any of its bytes are written.
 //!
 //! Segment files are preallocated with zeros by a helper thread, one ahead, so that a durable
 //! append overwrites allocated blocks: `fdatasync` then flushes data only, not file metadata.
 //!
-//! Checkpoints are signed by the syncer, which alone knows the durable size, and only for a
-//! size at least the previous one over the same tree. After a failed write or sync both threads
-//! refuse further appends (the state of the page cache after a failed `fdatasync` is
-//! unknowable); reopening the ledger recovers from the disk.
+//! Checkpoints are signed by the syncer, which alone knows the durable size, at most every
+//! `checkpoint_interval` and only when the size grew, always for a size at least the previous
+//! one over the same tree. After a failed write or sync the pipeline refuses further appends
+//! (the state of the page cache after a failed `fdatasync` is unknowable); reopening the ledger
+//! recovers from the disk.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::fs::OpenOptions;
 use std::io::Write as _;
 use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::checkpoint::{Checkpoint, NoteSigner};
@@ -46,39 +48,13 @@ use crate::ledger::{
 use crate::merkle::Hash;
 use crate::record::Prepared;
 
+/// Receives the receipts of one append once it is durable.
+pub(crate) type AppendReceiver = oneshot::Receiver<Result<Vec<Receipt>, LedgerError>>;
 type AppendReply = oneshot::Sender<Result<Vec<Receipt>, LedgerError>>;
+/// Receives the latest checkpoint after a requested signing.
+pub(crate) type CheckpointReceiver =
+    oneshot::Receiver<Result<Option<SignedCheckpoint>, LedgerError>>;
 type CheckpointReply = oneshot::Sender<Result<Option<SignedCheckpoint>, LedgerError>>;
-
-/// A request to the writer thread.
-#[derive(Debug)]
-pub(crate) enum Command {
-    Append {
-        records: Vec<Prepared>,
-        reply: AppendReply,
-    },
-    Tick,
-    Checkpoint {
-        reply: CheckpointReply,
-    },
-    Shutdown,
-}
-
-/// What the writer hands to the syncer.
-enum SyncMsg {
-    Group(Group),
-    Checkpoint(Option<CheckpointReply>),
-    Shutdown,
-}
-
-/// One written, not yet durable group of appends.
-struct Group {
-    seq: u64,
-    end_index: u64,
-    leaves: Vec<Hash>,
-    ids: Vec<(Uuid, Location)>,
-    replies: Vec<(AppendReply, Vec<Receipt>)>,
-    segments: Vec<Arc<Segment>>,
-}
 
 struct Current {
     first_index: u64,
@@ -86,15 +62,44 @@ struct Current {
     pos: u64,
 }
 
-/// What one group has staged so far.
-#[derive(Default)]
-struct Staged {
+struct Waiter {
+    /// Index one past the append's last record.
+    end: u64,
+    reply: AppendReply,
+    receipts: Vec<Receipt>,
+}
+
+/// Everything behind the pipeline lock.
+struct State {
+    current: Option<Current>,
+    /// Next index to assign (written, maybe not durable).
     next_index: u64,
-    leaves: Vec<Hash>,
-    ids: Vec<(Uuid, Location)>,
-    id_set: HashSet<Uuid>,
-    rolled: Vec<Arc<Segment>>,
-    replies: Vec<(AppendReply, Vec<Receipt>)>,
+    /// Segments written since the syncer last took them.
+    unsynced: Vec<Arc<Segment>>,
+    /// Leaf hashes and id locations of written records not yet published, in index order.
+    pending_leaves: Vec<Hash>,
+    pending_ids: Vec<(Uuid, Location)>,
+    pending_set: HashSet<Uuid>,
+    waiters: Vec<Waiter>,
+    checkpoint_requests: Vec<CheckpointReply>,
+    closed: bool,
+    buf: Vec<u8>,
+    preparer: Preparer,
+}
+
+/// The shared half of the pipeline: the lock and the syncer's wake-up.
+pub(crate) struct Pipeline {
+    state: Mutex<State>,
+    wake: Condvar,
+    segment_bytes: u64,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("segment_bytes", &self.segment_bytes)
+            .finish_non_exhaustive()
+    }
 }
 
 fn set_failure(shared: &Shared, msg: &str) {
@@ -109,25 +114,9 @@ fn failure(shared: &Shared) -> Option<String> {
     shared.failure.lock().ok().and_then(|f| f.clone())
 }
 
-pub(crate) struct Writer {
-    shared: Arc<Shared>,
-    next_index: u64,
-    current: Option<Current>,
-    segment_bytes: u64,
-    max_batch_bytes: usize,
-    buf: Vec<u8>,
-    preparer: Preparer,
-    to_sync: std_mpsc::Sender<SyncMsg>,
-    syncer: Option<std::thread::JoinHandle<()>>,
-    seq: u64,
-    committed_seq: Arc<AtomicU64>,
-    /// Ids of groups handed to the syncer and not yet committed, for the duplicate check.
-    inflight: VecDeque<(u64, Vec<Uuid>)>,
-    pending: HashSet<Uuid>,
-}
-
-impl Writer {
-    pub(crate) fn new(
+impl Pipeline {
+    /// Creates the pipeline and starts its syncer thread.
+    pub(crate) fn start(
         shared: Arc<Shared>,
         signer: NoteSigner,
         cplog: CheckpointLog,
@@ -135,205 +124,69 @@ impl Writer {
         next_index: u64,
         current: Option<(u64, Arc<Segment>, u64)>,
         opts: &LedgerOptions,
-    ) -> Result<Self, LedgerError> {
+    ) -> Result<(Arc<Self>, std::thread::JoinHandle<()>), LedgerError> {
         let seg_dir = shared.dir.join(SEGMENTS_DIR);
         let segment_bytes = opts.segment_bytes.max(HEADER_LEN as u64 + 4096);
         let mut preparer = Preparer::start(seg_dir, segment_bytes)?;
         preparer.request();
-        let current = current.map(|(first_index, seg, pos)| Current {
-            first_index,
-            seg,
-            pos,
+        let state = State {
+            current: current.map(|(first_index, seg, pos)| Current {
+                first_index,
+                seg,
+                pos,
+            }),
+            next_index,
+            unsynced: Vec::new(),
+            pending_leaves: Vec::new(),
+            pending_ids: Vec::new(),
+            pending_set: HashSet::new(),
+            waiters: Vec::new(),
+            checkpoint_requests: Vec::new(),
+            closed: false,
+            buf: Vec::with_capacity(64 * 1024),
+            preparer,
+        };
+        let pipeline = Arc::new(Self {
+            state: Mutex::new(state),
+            wake: Condvar::new(),
+            segment_bytes,
         });
-        let committed_seq = Arc::new(AtomicU64::new(0));
-        let (to_sync, sync_rx) = std_mpsc::channel();
         let syncer = Syncer {
             shared: Arc::clone(&shared),
+            pipeline: Arc::clone(&pipeline),
             signer,
             cplog,
             last_cp_size,
-            next_index,
-            committed_seq: Arc::clone(&committed_seq),
+            durable: next_index,
+            interval: opts.checkpoint_interval,
         };
-        let dir = shared.dir.clone();
-        let syncer = std::thread::Builder::new()
+        let handle = std::thread::Builder::new()
             .name("llmtrail-ledger-syncer".into())
-            .spawn(move || syncer.run(sync_rx))
-            .map_err(LedgerError::io(&dir))?;
-        Ok(Self {
-            shared,
-            next_index,
-            current,
-            segment_bytes,
-            max_batch_bytes: opts.max_batch_bytes,
-            buf: Vec::with_capacity(1 << 20),
-            preparer,
-            to_sync,
-            syncer: Some(syncer),
-            seq: 0,
-            committed_seq,
-            inflight: VecDeque::new(),
-            pending: HashSet::new(),
-        })
+            .spawn(move || syncer.run())
+            .map_err(LedgerError::io(&shared.dir))?;
+        Ok((pipeline, handle))
     }
 
-    pub(crate) fn run(mut self, mut rx: mpsc::Receiver<Command>) {
-        // A first checkpoint right away: a new log publishes its empty tree, and a recovered
-        // log covers the records that survived a crash without waiting for the next tick.
-        let _ = self.to_sync.send(SyncMsg::Checkpoint(None));
-        while let Some(first) = rx.blocking_recv() {
-            let mut cmds = vec![first];
-            let mut bytes = command_bytes(&cmds[0]);
-            while bytes < self.max_batch_bytes {
-                match rx.try_recv() {
-                    Ok(cmd) => {
-                        bytes += command_bytes(&cmd);
-                        cmds.push(cmd);
-                    }
-                    Err(_) => break,
-                }
-            }
-            if self.process(cmds) {
-                break;
-            }
-        }
-        rx.close();
-        // Whatever is still queued is refused rather than dropped silently.
-        while let Ok(cmd) = rx.try_recv() {
-            match cmd {
-                Command::Append { reply, .. } => {
-                    let _ = reply.send(Err(LedgerError::Closed));
-                }
-                Command::Checkpoint { reply } => {
-                    let _ = reply.send(Err(LedgerError::Closed));
-                }
-                Command::Tick | Command::Shutdown => {}
-            }
-        }
-        // The syncer finishes every group handed to it, signs the final checkpoint and stops.
-        let _ = self.to_sync.send(SyncMsg::Shutdown);
-        if let Some(handle) = self.syncer.take() {
-            let _ = handle.join();
-        }
-        self.preparer.discard();
+    fn lock(&self) -> Result<MutexGuard<'_, State>, LedgerError> {
+        self.state
+            .lock()
+            .map_err(|_| LedgerError::Failed("ledger pipeline lock poisoned".into()))
     }
 
-    /// Handles one batch of commands; returns true when asked to shut down.
-    fn process(&mut self, cmds: Vec<Command>) -> bool {
-        self.reap();
-        let mut staged = Staged {
-            next_index: self.next_index,
-            ..Staged::default()
-        };
-        let mut tick = false;
-        let mut cp_waiters = Vec::new();
-        let mut shutdown = false;
-        for cmd in cmds {
-            match cmd {
-                Command::Append { records, reply } => match self.stage(records, &mut staged) {
-                    Ok(receipts) => staged.replies.push((reply, receipts)),
-                    Err(e) => {
-                        let _ = reply.send(Err(e));
-                    }
-                },
-                Command::Tick => tick = true,
-                Command::Checkpoint { reply } => cp_waiters.push(reply),
-                Command::Shutdown => shutdown = true,
-            }
-        }
-        if !staged.replies.is_empty() || !self.buf.is_empty() {
-            match self.write_buf() {
-                Ok(()) => self.hand_over(staged),
-                Err(e) => {
-                    let msg = e.to_string();
-                    tracing::error!(error = %msg, "ledger write failed; refusing further appends");
-                    set_failure(&self.shared, &msg);
-                    for (reply, _) in staged.replies {
-                        let _ = reply.send(Err(LedgerError::Failed(msg.clone())));
-                    }
-                }
-            }
-        }
-        if tick {
-            let _ = self.to_sync.send(SyncMsg::Checkpoint(None));
-        }
-        for reply in cp_waiters {
-            let _ = self.to_sync.send(SyncMsg::Checkpoint(Some(reply)));
-        }
-        shutdown
-    }
-
-    /// Forgets the ids of groups the syncer has committed (they are in the shared map now).
-    fn reap(&mut self) {
-        let committed = self.committed_seq.load(Ordering::Acquire);
-        while self
-            .inflight
-            .front()
-            .is_some_and(|(seq, _)| *seq <= committed)
-        {
-            if let Some((_, ids)) = self.inflight.pop_front() {
-                for id in ids {
-                    self.pending.remove(&id);
-                }
-            }
-        }
-    }
-
-    /// Passes a written group to the syncer.
-    fn hand_over(&mut self, staged: Staged) {
-        self.seq += 1;
-        self.next_index = staged.next_index;
-        let ids: Vec<Uuid> = staged.ids.iter().map(|(id, _)| *id).collect();
-        self.pending.extend(ids.iter().copied());
-        self.inflight.push_back((self.seq, ids));
-        let mut segments = staged.rolled;
-        if let Some(cur) = &self.current {
-            segments.push(Arc::clone(&cur.seg));
-        }
-        let group = Group {
-            seq: self.seq,
-            end_index: staged.next_index,
-            leaves: staged.leaves,
-            ids: staged.ids,
-            replies: staged.replies,
-            segments,
-        };
-        if let Err(std_mpsc::SendError(SyncMsg::Group(group))) =
-            self.to_sync.send(SyncMsg::Group(group))
-        {
-            set_failure(&self.shared, "ledger syncer stopped");
-            for (reply, _) in group.replies {
-                let _ = reply.send(Err(LedgerError::Failed("ledger syncer stopped".into())));
-            }
-        }
-    }
-
-    /// Seals and encodes one command's records into the buffer, or rejects the whole command.
-    fn stage(
-        &mut self,
+    /// Writes `records` and returns the channel that answers once they are durable.
+    pub(crate) fn submit(
+        &self,
+        shared: &Shared,
         records: Vec<Prepared>,
-        staged: &mut Staged,
-    ) -> Result<Vec<Receipt>, LedgerError> {
-        if let Some(msg) = failure(&self.shared) {
+    ) -> Result<AppendReceiver, LedgerError> {
+        let mut st = self.lock()?;
+        if st.closed {
+            return Err(LedgerError::Closed);
+        }
+        if let Some(msg) = failure(shared) {
             return Err(LedgerError::Failed(msg));
         }
-        {
-            let ids = self
-                .shared
-                .ids
-                .read()
-                .map_err(|_| LedgerError::Failed("id map lock poisoned".into()))?;
-            let mut seen = HashSet::with_capacity(records.len());
-            for r in &records {
-                if ids.contains_key(&r.id)
-                    || self.pending.contains(&r.id)
-                    || staged.id_set.contains(&r.id)
-                    || !seen.insert(r.id)
-                {
-                    return Err(LedgerError::Duplicate(r.id));
-                }
-            }
-        }
+        check_ids(shared, &st.pending_set, &records)?;
         let total: usize = records.iter().map(Prepared::encoded_len).sum();
         let capacity = self.segment_bytes - HEADER_LEN as u64;
         if total as u64 > capacity {
@@ -342,79 +195,101 @@ impl Writer {
                 capacity,
             });
         }
-        let fits = self
+        let fits = st
             .current
             .as_ref()
-            .is_some_and(|c| c.pos + (self.buf.len() + total) as u64 <= self.segment_bytes);
+            .is_some_and(|c| c.pos + total as u64 <= self.segment_bytes);
         if !fits {
-            self.roll(staged)?;
+            self.roll(shared, &mut st)?;
         }
-        let Some(cur) = self.current.as_ref() else {
+        let st = &mut *st;
+        let Some(cur) = st.current.as_mut() else {
             return Err(LedgerError::Failed("no open segment".into()));
         };
+        st.buf.clear();
         let mut receipts = Vec::with_capacity(records.len());
-        for r in records {
-            let index = staged.next_index;
-            let offset = cur.pos + self.buf.len() as u64;
+        let mut index = st.next_index;
+        for r in &records {
             let aad = format::content_aad(index, &r.leaf_hash);
             let key = &cur.seg.key;
-            format::encode_record(
-                &mut self.buf,
-                index,
-                r.id.as_bytes(),
-                &r.leaf,
-                |out| match &r.content {
-                    Some(plain) => key.seal_into(&aad, plain, out),
-                    None => Ok(()),
-                },
-            )?;
-            staged.leaves.push(r.leaf_hash);
-            staged.ids.push((
-                r.id,
-                Location {
-                    index,
-                    segment: cur.first_index,
-                    offset,
-                },
-            ));
-            staged.id_set.insert(r.id);
+            format::encode_record(&mut st.buf, index, r.id.as_bytes(), &r.leaf, |out| match &r
+                .content
+            {
+                Some(plain) => key.seal_into(&aad, plain, out),
+                None => Ok(()),
+            })?;
             receipts.push(Receipt {
                 id: r.id,
                 index,
                 leaf_hash: r.leaf_hash,
             });
-            staged.next_index += 1;
+            index += 1;
         }
-        Ok(receipts)
-    }
-
-    fn write_buf(&mut self) -> Result<(), LedgerError> {
-        if self.buf.is_empty() {
-            return Ok(());
-        }
-        let Some(cur) = self.current.as_mut() else {
-            return Err(LedgerError::Failed("no open segment".into()));
-        };
-        cur.seg
-            .file
-            .write_all_at(&self.buf, cur.pos)
-            .map_err(LedgerError::io(&cur.seg.path))?;
-        cur.pos += self.buf.len() as u64;
-        self.buf.clear();
-        Ok(())
-    }
-
-    /// Closes the current segment (its staged bytes are written and synced with the group) and
-    /// opens the next, preallocated one.
-    fn roll(&mut self, staged: &mut Staged) -> Result<(), LedgerError> {
-        if let Err(e) = self.write_buf() {
-            // The current group's bytes could not be written: nothing more can be trusted.
-            set_failure(&self.shared, &e.to_string());
+        if let Err(e) = cur.seg.file.write_all_at(&st.buf, cur.pos) {
+            // Part of the batch may be on disk: nothing written from here on can be trusted.
+            let e = LedgerError::io(&cur.seg.path)(e);
+            set_failure(shared, &e.to_string());
             return Err(e);
         }
-        let prealloc = self.preparer.take()?;
-        let first_index = staged.next_index;
-        let seg_dir = self.shared.dir.join(SEGMENTS_DIR);
+        let mut offset = cur.pos;
+        let mut at = 0usize;
+        for (r, receipt) in records.iter().zip(&receipts) {
+            st.pending_leaves.push(r.leaf_hash);
+            st.pending_ids.push((
+                r.id,
+                Location {
+                    index: receipt.index,
+                    segment: cur.first_index,
+                    offset,
+                },
+            ));
+            st.pending_set.insert(r.id);
+            let len = record_len(&st.buf[at..]);
+            offset += len as u64;
+            at += len;
+        }
+        cur.pos += st.buf.len() as u64;
+        if !st.unsynced.iter().any(|s| Arc::ptr_eq(s, &cur.seg)) {
+            st.unsynced.push(Arc::clone(&cur.seg));
+        }
+        st.next_index = index;
+        let (reply, rx) = oneshot::channel();
+        st.waiters.push(Waiter {
+            end: index,
+            reply,
+            receipts,
+        });
+        drop(records);
+        self.wake.notify_one();
+        Ok(rx)
+    }
+
+    /// Asks the syncer to sign a checkpoint for everything durable so far.
+    pub(crate) fn request_checkpoint(&self) -> Result<CheckpointReceiver, LedgerError> {
+        let mut st = self.lock()?;
+        if st.closed {
+            return Err(LedgerError::Closed);
+        }
+        let (reply, rx) = oneshot::channel();
+        st.checkpoint_requests.push(reply);
+        self.wake.notify_one();
+        Ok(rx)
+    }
+
+    /// Refuses new appends; the syncer finishes what was written, signs and stops.
+    pub(crate) fn close(&self) {
+        if let Ok(mut st) = self.state.lock() {
+            st.closed = true;
+        }
+        self.wake.notify_one();
+    }
+
+    /// Closes the current segment (its bytes are synced with the next sync) and opens the next,
+    /// preallocated one.
+    fn roll(&self, shared: &Shared, st: &mut State) -> Result<(), LedgerError> {
+        let prealloc = st.preparer.take()?;
+        let first_index = st.next_index;
+        let seg_dir = shared.dir.join(SEGMENTS_DIR);
         let path = seg_dir.join(segment_file_name(first_index));
         std::fs::rename(&prealloc, &path).map_err(LedgerError::io(&path))?;
         let file = OpenOptions::new()
@@ -425,91 +300,141 @@ impl Writer {
         let key = DataKey::generate()?;
         let header = SegmentHeader {
             first_index,
-            master_key_id: self.shared.master.id(),
-            wrapped_key: self.shared.master.wrap(&key)?,
+            master_key_id: shared.master.id(),
+            wrapped_key: shared.master.wrap(&key)?,
         };
         file.write_all_at(&header.encode(), 0)
             .map_err(LedgerError::io(&path))?;
         file.sync_data().map_err(LedgerError::io(&path))?;
         sync_dir(&seg_dir)?;
         let seg = Arc::new(Segment { path, file, key });
-        if let Ok(mut segs) = self.shared.segments.write() {
+        if let Ok(mut segs) = shared.segments.write() {
             segs.insert(first_index, Arc::clone(&seg));
         }
-        if let Some(old) = self.current.take() {
-            staged.rolled.push(old.seg);
-        }
-        self.current = Some(Current {
+        st.current = Some(Current {
             first_index,
             seg,
             pos: HEADER_LEN as u64,
         });
-        self.preparer.request();
+        st.preparer.request();
         Ok(())
     }
 }
 
-/// Makes written groups durable, publishes them and signs checkpoints.
+/// Total length of the encoded record at the start of `buf`.
+fn record_len(buf: &[u8]) -> usize {
+    let mut len = [0u8; 4];
+    len.copy_from_slice(&buf[..4]);
+    u32::from_le_bytes(len) as usize + format::RECORD_PREFIX_LEN
+}
+
+fn check_ids(
+    shared: &Shared,
+    pending: &HashSet<Uuid>,
+    records: &[Prepared],
+) -> Result<(), LedgerError> {
+    let ids = shared
+        .ids
+        .read()
+        .map_err(|_| LedgerError::Failed("id map lock poisoned".into()))?;
+    let mut seen = HashSet::with_capacity(records.len());
+    for r in records {
+        if ids.contains_key(&r.id) || pending.contains(&r.id) || !seen.insert(r.id) {
+            return Err(LedgerError::Duplicate(r.id));
+        }
+    }
+    Ok(())
+}
+
+/// What the syncer takes from the state for one round.
+#[derive(Default)]
+struct Round {
+    target: u64,
+    segments: Vec<Arc<Segment>>,
+    leaves: Vec<Hash>,
+    ids: Vec<(Uuid, Location)>,
+    waiters: Vec<Waiter>,
+    checkpoint_requests: Vec<CheckpointReply>,
+    closing: bool,
+}
+
+/// Makes written records durable, publishes them and signs checkpoints.
 struct Syncer {
     shared: Arc<Shared>,
+    pipeline: Arc<Pipeline>,
     signer: NoteSigner,
     cplog: CheckpointLog,
     last_cp_size: Option<u64>,
-    /// Committed (durable and published) size.
-    next_index: u64,
-    committed_seq: Arc<AtomicU64>,
+    /// Published (durable) size.
+    durable: u64,
+    interval: Duration,
 }
 
 impl Syncer {
-    fn run(mut self, rx: std_mpsc::Receiver<SyncMsg>) {
-        while let Ok(first) = rx.recv() {
-            let mut msgs = vec![first];
-            while let Ok(m) = rx.try_recv() {
-                msgs.push(m);
+    fn run(mut self) {
+        // A first checkpoint right away: a new log publishes its empty tree, and a recovered
+        // log covers the records that survived a crash without waiting for the next tick.
+        self.sign_and_answer(Vec::new());
+        let mut next_checkpoint = Instant::now() + self.interval;
+        loop {
+            let Some(round) = self.next_round(next_checkpoint) else {
+                break;
+            };
+            let closing = round.closing;
+            let requests = self.sync_and_publish(round);
+            if !requests.is_empty() || closing || Instant::now() >= next_checkpoint {
+                self.sign_and_answer(requests);
+                next_checkpoint = Instant::now() + self.interval;
             }
-            let mut groups = Vec::new();
-            let mut checkpoints = Vec::new();
-            let mut shutdown = false;
-            for m in msgs {
-                match m {
-                    SyncMsg::Group(g) => groups.push(g),
-                    SyncMsg::Checkpoint(reply) => checkpoints.push(reply),
-                    SyncMsg::Shutdown => shutdown = true,
-                }
-            }
-            if !groups.is_empty() {
-                self.sync_and_commit(groups);
-            }
-            if !checkpoints.is_empty() || shutdown {
-                let result = self.checkpoint();
-                if let Err(e) = &result {
-                    tracing::error!(error = %e, "could not sign a checkpoint");
-                }
-                for reply in checkpoints.into_iter().flatten() {
-                    let _ = reply.send(match &result {
-                        Ok(cp) => Ok(cp.clone()),
-                        Err(e) => Err(LedgerError::Failed(e.to_string())),
-                    });
-                }
-            }
-            if shutdown {
-                return;
+            if closing {
+                break;
             }
         }
-        if let Err(e) = self.checkpoint() {
-            tracing::error!(error = %e, "could not sign the final checkpoint");
+        if let Ok(mut st) = self.pipeline.state.lock() {
+            st.preparer.discard();
         }
     }
 
-    /// One `fdatasync` per touched segment for all the groups, then publication in order.
-    fn sync_and_commit(&mut self, groups: Vec<Group>) {
-        let mut segments: Vec<&Arc<Segment>> = Vec::new();
-        for g in &groups {
-            for s in &g.segments {
-                if !segments.iter().any(|seen| Arc::ptr_eq(seen, s)) {
-                    segments.push(s);
-                }
+    /// Waits until something was written, a checkpoint is due or asked for, or the pipeline
+    /// closes; then takes everything written so far.
+    fn next_round(&self, next_checkpoint: Instant) -> Option<Round> {
+        let mut st = self.pipeline.state.lock().ok()?;
+        loop {
+            let written = st.next_index > self.durable;
+            let due = Instant::now() >= next_checkpoint
+                && self.last_cp_size.is_none_or(|s| s < self.durable);
+            if written || st.closed || !st.checkpoint_requests.is_empty() || due {
+                break;
             }
+            let wait = next_checkpoint
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1));
+            st = self.pipeline.wake.wait_timeout(st, wait).ok()?.0;
+        }
+        Some(Round {
+            target: st.next_index,
+            segments: std::mem::take(&mut st.unsynced),
+            leaves: std::mem::take(&mut st.pending_leaves),
+            ids: std::mem::take(&mut st.pending_ids),
+            waiters: std::mem::take(&mut st.waiters),
+            checkpoint_requests: std::mem::take(&mut st.checkpoint_requests),
+            closing: st.closed,
+        })
+    }
+
+    /// One `fdatasync` per touched segment, then publication; returns the checkpoint requests.
+    fn sync_and_publish(&mut self, round: Round) -> Vec<CheckpointReply> {
+        let Round {
+            target,
+            segments,
+            leaves,
+            ids,
+            waiters,
+            checkpoint_requests,
+            ..
+        } = round;
+        if target == self.durable {
+            return checkpoint_requests;
         }
         let synced = match failure(&self.shared) {
             Some(msg) => Err(msg),
@@ -521,22 +446,18 @@ impl Syncer {
         if let Err(msg) = synced {
             tracing::error!(error = %msg, "ledger sync failed; refusing further appends");
             set_failure(&self.shared, &msg);
-            for g in groups {
-                for (reply, _) in g.replies {
-                    let _ = reply.send(Err(LedgerError::Failed(msg.clone())));
-                }
+            for w in waiters {
+                let _ = w.reply.send(Err(LedgerError::Failed(msg.clone())));
             }
-            return;
+            // Nothing more becomes durable: forget what was pending so ids can be retried
+            // after the ledger is reopened.
+            if let Ok(mut st) = self.pipeline.state.lock() {
+                st.pending_set.clear();
+            }
+            return checkpoint_requests;
         }
-        for g in groups {
-            self.commit(g);
-        }
-    }
-
-    /// Publishes a durable group: tree, id map, size, then the replies.
-    fn commit(&mut self, g: Group) {
         let tree_result = match self.shared.tree.write() {
-            Ok(mut tree) => tree.append(&g.leaves).map_err(|e| e.to_string()),
+            Ok(mut tree) => tree.append(&leaves).map_err(|e| e.to_string()),
             Err(_) => Err("tree lock poisoned".to_owned()),
         };
         if let Err(msg) = tree_result {
@@ -545,20 +466,39 @@ impl Syncer {
             tracing::error!(error = %msg, "tree update failed");
             set_failure(&self.shared, &format!("tree update failed: {msg}"));
         }
-        if let Ok(mut ids) = self.shared.ids.write() {
-            ids.extend(g.ids);
+        if let Ok(mut map) = self.shared.ids.write() {
+            map.extend(ids.iter().map(|(id, loc)| (*id, *loc)));
         }
-        self.next_index = g.end_index;
-        self.shared.size.store(self.next_index, Ordering::Release);
-        self.committed_seq.store(g.seq, Ordering::Release);
-        for (reply, receipts) in g.replies {
-            let _ = reply.send(Ok(receipts));
+        if let Ok(mut st) = self.pipeline.state.lock() {
+            for (id, _) in &ids {
+                st.pending_set.remove(id);
+            }
+        }
+        self.durable = target;
+        self.shared.size.store(target, Ordering::Release);
+        for w in waiters {
+            debug_assert!(w.end <= target);
+            let _ = w.reply.send(Ok(w.receipts));
+        }
+        checkpoint_requests
+    }
+
+    fn sign_and_answer(&mut self, requests: Vec<CheckpointReply>) {
+        let result = self.checkpoint();
+        if let Err(e) = &result {
+            tracing::error!(error = %e, "could not sign a checkpoint");
+        }
+        for reply in requests {
+            let _ = reply.send(match &result {
+                Ok(cp) => Ok(cp.clone()),
+                Err(e) => Err(LedgerError::Failed(e.to_string())),
+            });
         }
     }
 
-    /// Signs a checkpoint for the committed size if it grew (or none exists yet).
+    /// Signs a checkpoint for the durable size if it grew (or none exists yet).
     fn checkpoint(&mut self) -> Result<Option<SignedCheckpoint>, LedgerError> {
-        let size = self.next_index;
+        let size = self.durable;
         if self.last_cp_size.is_some_and(|last| last >= size) || failure(&self.shared).is_some() {
             return Ok(self.shared.checkpoint.read().ok().and_then(|c| c.clone()));
         }
@@ -582,13 +522,6 @@ impl Syncer {
         }
         self.last_cp_size = Some(size);
         Ok(Some(signed))
-    }
-}
-
-fn command_bytes(cmd: &Command) -> usize {
-    match cmd {
-        Command::Append { records, .. } => records.iter().map(Prepared::encoded_len).sum(),
-        _ => 0,
     }
 }
 
