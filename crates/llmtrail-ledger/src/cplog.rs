@@ -2,9 +2,10 @@
 //!
 //! File `checkpoints.log` in the ledger directory; each entry is
 //! `length (u32 LE) || CRC-32C of the note (u32 LE) || signed note (UTF-8)`. Entries are only
-//! appended and each append is synced before the checkpoint is published. A torn last entry
-//! (crash during the append) is reported and dropped on open; damage anywhere else is an error,
-//! because it means someone edited history.
+//! appended and each append is synced before the checkpoint is published. A damaged last entry
+//! (a crash during the append: truncated, or with a checksum that does not match) is reported
+//! and dropped on open; damage anywhere else is an error, because it means someone edited
+//! history.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
@@ -85,8 +86,10 @@ pub fn read_log(path: &Path) -> Result<ReadLog, CheckpointLogError> {
                 at += used;
             }
             Err(why) => {
-                // Only an incomplete final entry is a torn append; anything else was edited.
-                if why == "truncated" {
+                // A damaged entry that reaches the end of the file is the one append a crash
+                // can tear (its length may have reached the disk before its note did); damage
+                // with intact entries after it was made by someone, not by a crash.
+                if is_last_entry(&bytes[at..]) {
                     out.torn_bytes = (bytes.len() - at) as u64;
                     break;
                 }
@@ -96,6 +99,15 @@ pub fn read_log(path: &Path) -> Result<ReadLog, CheckpointLogError> {
     }
     out.valid_len = at as u64;
     Ok(out)
+}
+
+/// Tells whether the (damaged) entry at the start of `b` is the last thing in the file.
+fn is_last_entry(b: &[u8]) -> bool {
+    if b.len() < 8 || b.iter().all(|x| *x == 0) {
+        return true;
+    }
+    let len = u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize;
+    len.checked_add(8).is_none_or(|end| end >= b.len())
 }
 
 fn parse_entry(b: &[u8]) -> Result<(String, usize), &'static str> {
@@ -189,6 +201,21 @@ mod tests {
         assert_eq!((read.notes.len(), read.torn_bytes), (2, 6));
         CheckpointLog::open(&path, read.valid_len).unwrap();
         assert_eq!(read_log(&path).unwrap().torn_bytes, 0);
+    }
+
+    #[test]
+    fn a_damaged_last_entry_is_torn() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(CHECKPOINT_LOG);
+        let mut log = CheckpointLog::open(&path, 0).unwrap();
+        log.append("first\n").unwrap();
+        log.append("second\n").unwrap();
+        let mut bytes = std::fs::read(&path).unwrap();
+        let last = bytes.len() - 2;
+        bytes[last] ^= 1;
+        std::fs::write(&path, &bytes).unwrap();
+        let read = read_log(&path).unwrap();
+        assert_eq!((read.notes.len(), read.torn_bytes), (1, 15));
     }
 
     #[test]

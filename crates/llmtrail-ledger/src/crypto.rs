@@ -3,8 +3,10 @@
 //! Contract:
 //! - Content (prompts, outputs, tool arguments and results) is sealed with AES-256-GCM under a
 //!   random 256-bit data key that belongs to one segment. The data key is stored in the segment
-//!   header, wrapped (AES-256-GCM) by the master key; destroying the master key, or the wrapped
-//!   data key, makes the content unreadable without touching any leaf or proof.
+//!   header, wrapped (AES-256-GCM) by the master key, with the segment's first index as
+//!   associated data so a wrapped key cannot be moved to another segment. Leaves never depend
+//!   on the keys: a segment whose content is removed or whose key is gone still proves its
+//!   leaves (reading or checking that content is what becomes impossible).
 //! - Every seal uses a fresh random 96-bit nonce. Nonces are never derived from the record
 //!   index because a torn record may be rewritten after a crash with the same index and key.
 //! - The associated data binds a ciphertext to its record (index and leaf hash), so content
@@ -122,23 +124,33 @@ impl MasterKey {
         id
     }
 
-    /// Wraps a data key for storage: `nonce || encrypted key || tag`.
+    /// Wraps a data key for storage: `nonce || encrypted key || tag`, bound to `context` (the
+    /// segment's first index).
     ///
     /// # Errors
     /// [`CryptoError::Random`] when no nonce can be drawn.
-    pub fn wrap(&self, data_key: &DataKey) -> Result<[u8; WRAPPED_KEY_LEN], CryptoError> {
-        let sealed = seal_with(&self.key, WRAP_AAD, &data_key.bytes)?;
+    pub fn wrap(
+        &self,
+        data_key: &DataKey,
+        context: u64,
+    ) -> Result<[u8; WRAPPED_KEY_LEN], CryptoError> {
+        let sealed = seal_with(&self.key, &wrap_aad(context), &data_key.bytes)?;
         let mut out = [0u8; WRAPPED_KEY_LEN];
         out.copy_from_slice(&sealed);
         Ok(out)
     }
 
-    /// Unwraps a stored data key.
+    /// Unwraps a stored data key wrapped for `context`.
     ///
     /// # Errors
-    /// [`CryptoError::Open`] when the wrapped key was not made by this master key or was changed.
-    pub fn unwrap_key(&self, wrapped: &[u8; WRAPPED_KEY_LEN]) -> Result<DataKey, CryptoError> {
-        let plain = open_with(&self.key, WRAP_AAD, wrapped)?;
+    /// [`CryptoError::Open`] when the wrapped key was not made by this master key for this
+    /// context, or was changed.
+    pub fn unwrap_key(
+        &self,
+        wrapped: &[u8; WRAPPED_KEY_LEN],
+        context: u64,
+    ) -> Result<DataKey, CryptoError> {
+        let plain = open_with(&self.key, &wrap_aad(context), wrapped)?;
         let bytes: [u8; KEY_LEN] = plain
             .try_into()
             .map_err(|_| CryptoError::InvalidKey("data key is not 32 bytes"))?;
@@ -212,6 +224,14 @@ impl DataKey {
     }
 }
 
+/// Associated data of a wrapped data key: a domain string and the segment's first index.
+fn wrap_aad(context: u64) -> [u8; 28] {
+    let mut aad = [0u8; 28];
+    aad[..20].copy_from_slice(WRAP_AAD);
+    aad[20..].copy_from_slice(&context.to_le_bytes());
+    aad
+}
+
 fn seal_with(key: &LessSafeKey, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, CryptoError> {
     let mut nonce = [0u8; NONCE_LEN];
     random_bytes(&mut nonce)?;
@@ -270,10 +290,14 @@ mod tests {
         let mk = MasterKey::generate().unwrap();
         let other = MasterKey::generate().unwrap();
         let dk = DataKey::generate().unwrap();
-        let wrapped = mk.wrap(&dk).unwrap();
-        let back = mk.unwrap_key(&wrapped).unwrap();
+        let wrapped = mk.wrap(&dk, 7).unwrap();
+        let back = mk.unwrap_key(&wrapped, 7).unwrap();
         assert_eq!(back.bytes, dk.bytes);
-        assert!(other.unwrap_key(&wrapped).is_err());
+        assert!(other.unwrap_key(&wrapped, 7).is_err());
+        assert!(
+            mk.unwrap_key(&wrapped, 8).is_err(),
+            "a wrapped key moved to another segment"
+        );
         assert_ne!(mk.id(), other.id());
     }
 

@@ -140,8 +140,8 @@ impl Keys {
     }
 }
 
-/// Loads the public verifier key from a key directory's `signing.pub`, or from a string that is
-/// itself a verifier key or the path of a file holding one.
+/// Loads the public verifier key from a key directory's `signing.pub`, or from a file holding
+/// one.
 ///
 /// # Errors
 /// `Io` when the file cannot be read, `Invalid` when it holds no verifier key.

@@ -28,7 +28,7 @@ use std::time::Duration;
 use llmtrail_core::Event;
 use uuid::Uuid;
 
-use crate::checkpoint::{Checkpoint, NoteVerifier};
+use crate::checkpoint::NoteVerifier;
 use crate::cplog::{CHECKPOINT_LOG, CheckpointLog, read_log};
 use crate::crypto::{DataKey, MasterKey};
 use crate::error::LedgerError;
@@ -192,26 +192,17 @@ impl Ledger {
             Err(std::fs::TryLockError::Error(e)) => return Err(LedgerError::io(&lock_path)(e)),
         }
         remove_stale_preallocations(&seg_dir)?;
+        std::fs::create_dir_all(dir.join(TREE_DIR)).map_err(LedgerError::io(dir.join(TREE_DIR)))?;
+        // New directory entries (segments/, tree/, LOCK) must survive a crash too.
+        sync_dir_path(&dir)?;
 
         let verifier = keys.verifier();
         let origin = opts
             .origin
             .clone()
             .unwrap_or_else(|| verifier.name().to_owned());
-        let tree_dir = dir.join(TREE_DIR);
-        let mut tree = TreeStore::open(&tree_dir)?;
-        // Leaves already in the derived tree are not hashed again; verify checks them all.
-        let mut scan = scan_segments(&seg_dir, &keys.master, tree.size())?;
-        let records = scan.next_index;
-        if tree.size() > records {
-            tree.truncate(records)?;
-        }
-        if tree.size() < records {
-            let from = tree.size();
-            let skip = (from - scan.hashed_from) as usize;
-            tree.append(&scan.leaf_hashes[skip..])?;
-        }
 
+        // The last signed checkpoint first: recovery must never discard what it covers.
         let cp_path = dir.join(CHECKPOINT_LOG);
         let log = read_log(&cp_path)?;
         let mut latest = None;
@@ -222,22 +213,69 @@ impl Ledger {
                     verifier.name()
                 ))
             })?;
-            check_against_tree(&cp, &origin, &tree, records)?;
+            if cp.origin != origin {
+                return Err(LedgerError::CheckpointMismatch(format!(
+                    "the last checkpoint has origin {:?} but the ledger is configured with {:?}",
+                    cp.origin, origin
+                )));
+            }
             latest = Some(SignedCheckpoint {
                 note: note.clone(),
                 size: cp.size,
                 root: cp.root,
             });
         }
-        let cplog = CheckpointLog::open(&cp_path, log.valid_len)?;
-        if scan.torn_bytes > 0 {
+        let cp_size = latest.as_ref().map_or(0, |c| c.size);
+
+        let tree_dir = dir.join(TREE_DIR);
+        let mut tree = TreeStore::open(&tree_dir)?;
+        // Leaves the derived tree holds before the last checkpoint are vouched for by its root;
+        // everything after it is hashed again, since tree files are never synced.
+        let hash_from = tree.size().min(cp_size);
+        let mut scan = scan_segments(&seg_dir, &keys.master, hash_from)?;
+        let records = scan.next_index;
+        if let Some(cp) = &latest
+            && cp.size > records
+        {
+            return Err(LedgerError::CheckpointMismatch(format!(
+                "the last checkpoint covers {} records but only {records} are intact: records were lost, removed or damaged{}",
+                cp.size,
+                scan.torn.as_ref().map_or(String::new(), |t| format!(
+                    " (damage at offset {} of {})",
+                    t.offset,
+                    t.path.display()
+                ))
+            )));
+        }
+        reconcile_tree(&mut tree, &scan, records)?;
+        if let Some(cp) = &latest
+            && tree.root_at(cp.size)? != cp.root
+        {
+            // The derived tree may be stale or damaged: rebuild it from every record before
+            // concluding anything about the records themselves.
             tracing::warn!(
-                segment = %scan.torn_path.display(),
-                offset = scan.torn_offset,
-                bytes = scan.torn_bytes,
-                "dropped a torn tail left by a crash"
+                "derived tree does not match the last checkpoint; rebuilding it from the records"
+            );
+            tree.truncate(0)?;
+            let full = scan_segments(&seg_dir, &keys.master, 0)?;
+            tree.append(&full.leaf_hashes)?;
+            if tree.root_at(cp.size)? != cp.root {
+                return Err(LedgerError::CheckpointMismatch(format!(
+                    "the root of the first {} records differs from the signed root",
+                    cp.size
+                )));
+            }
+        }
+        if let Some(torn) = &scan.torn {
+            preserve_and_clear(torn)?;
+            tracing::warn!(
+                segment = %torn.path.display(),
+                offset = torn.offset,
+                bytes = torn.bytes.len(),
+                "dropped a torn tail left by a crash; its bytes are kept beside the segment"
             );
         }
+        let cplog = CheckpointLog::open(&cp_path, log.valid_len)?;
         if log.torn_bytes > 0 {
             tracing::warn!(
                 bytes = log.torn_bytes,
@@ -246,7 +284,7 @@ impl Ledger {
         }
         let recovery = Recovery {
             records,
-            torn_bytes: scan.torn_bytes,
+            torn_bytes: scan.torn.as_ref().map_or(0, |t| t.bytes.len() as u64),
             torn_checkpoint_bytes: log.torn_bytes,
         };
         let last_cp_size = latest.as_ref().map(|c: &SignedCheckpoint| c.size);
@@ -497,33 +535,6 @@ fn prepare_all(events: &[Event]) -> Result<Vec<Prepared>, LedgerError> {
         .collect()
 }
 
-fn check_against_tree(
-    cp: &Checkpoint,
-    origin: &str,
-    tree: &TreeStore,
-    records: u64,
-) -> Result<(), LedgerError> {
-    if cp.origin != origin {
-        return Err(LedgerError::CheckpointMismatch(format!(
-            "the last checkpoint has origin {:?} but the ledger is configured with {:?}",
-            cp.origin, origin
-        )));
-    }
-    if cp.size > records {
-        return Err(LedgerError::CheckpointMismatch(format!(
-            "the last checkpoint covers {} records but only {records} are stored: records were lost or removed",
-            cp.size
-        )));
-    }
-    if tree.root_at(cp.size)? != cp.root {
-        return Err(LedgerError::CheckpointMismatch(format!(
-            "the root of the first {} records differs from the signed root",
-            cp.size
-        )));
-    }
-    Ok(())
-}
-
 /// Reads and decodes the record at `loc` of `seg`.
 pub(crate) fn read_event(seg: &Segment, loc: Location) -> Result<StoredEvent, LedgerError> {
     let mut prefix = [0u8; format::RECORD_PREFIX_LEN];
@@ -574,12 +585,27 @@ pub(crate) fn read_event(seg: &Segment, loc: Location) -> Result<StoredEvent, Le
         (Some(seg.key.open(&aad, rec.sealed)?), ContentState::Present)
     };
     let event = record::rebuild(rec.leaf, plain.as_deref()).map_err(decode)?;
+    // The id in the record header is outside the leaf hash: it only locates records, so it
+    // must agree with the id the leaf commits to.
+    if event.id.as_bytes() != &rec.id {
+        return Err(corrupt(
+            &seg.path,
+            loc.offset,
+            "record header id differs from the leaf's id",
+        ));
+    }
     Ok(StoredEvent {
         index: rec.index,
         leaf_hash: hash,
         event,
         content: state,
     })
+}
+
+fn sync_dir_path(dir: &Path) -> Result<(), LedgerError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(LedgerError::io(dir))
 }
 
 fn corrupt(path: &Path, offset: u64, why: &str) -> LedgerError {
@@ -640,9 +666,56 @@ struct Scan {
     ids: HashMap<Uuid, Location>,
     leaf_hashes: Vec<Hash>,
     hashed_from: u64,
-    torn_bytes: u64,
-    torn_offset: u64,
-    torn_path: PathBuf,
+    torn: Option<Torn>,
+}
+
+/// A torn tail found in the last segment: not yet cleared.
+struct Torn {
+    path: PathBuf,
+    offset: u64,
+    bytes: Vec<u8>,
+}
+
+/// Makes the derived tree agree with the scanned records: drops leaves that differ from the
+/// rehashed ones or that have no record, then appends what is missing.
+fn reconcile_tree(tree: &mut TreeStore, scan: &Scan, records: u64) -> Result<(), LedgerError> {
+    let checked_end = tree.size().min(records);
+    for index in scan.hashed_from..checked_end {
+        let fresh = scan.leaf_hashes[(index - scan.hashed_from) as usize];
+        if tree.leaf(index)? != fresh {
+            tracing::warn!(
+                index,
+                "derived tree differs from the records; rebuilding from here"
+            );
+            tree.truncate(index)?;
+            break;
+        }
+    }
+    if tree.size() > records {
+        tree.truncate(records)?;
+    }
+    let from = tree.size();
+    tree.append(&scan.leaf_hashes[(from - scan.hashed_from) as usize..])?;
+    Ok(())
+}
+
+/// Copies a torn tail to `<segment>.torn-<offset>` (evidence is never destroyed), then zeroes it
+/// in the segment so that the next append starts on clean ground.
+fn preserve_and_clear(torn: &Torn) -> Result<(), LedgerError> {
+    let mut side = torn.path.clone().into_os_string();
+    side.push(format!(".torn-{}", torn.offset));
+    let side = PathBuf::from(side);
+    std::fs::write(&side, &torn.bytes).map_err(LedgerError::io(&side))?;
+    std::fs::File::open(&side)
+        .and_then(|f| f.sync_all())
+        .map_err(LedgerError::io(&side))?;
+    let file = OpenOptions::new()
+        .write(true)
+        .open(&torn.path)
+        .map_err(LedgerError::io(&torn.path))?;
+    file.write_all_at(&vec![0u8; torn.bytes.len()], torn.offset)
+        .and_then(|()| file.sync_data())
+        .map_err(LedgerError::io(&torn.path))
 }
 
 fn scan_segments(seg_dir: &Path, master: &MasterKey, hash_from: u64) -> Result<Scan, LedgerError> {
@@ -654,9 +727,7 @@ fn scan_segments(seg_dir: &Path, master: &MasterKey, hash_from: u64) -> Result<S
         ids: HashMap::new(),
         leaf_hashes: Vec::new(),
         hashed_from: hash_from,
-        torn_bytes: 0,
-        torn_offset: 0,
-        torn_path: PathBuf::new(),
+        torn: None,
     };
     let count = files.len();
     for (n, (first, path)) in files.into_iter().enumerate() {
@@ -694,7 +765,7 @@ fn scan_segments(seg_dir: &Path, master: &MasterKey, hash_from: u64) -> Result<S
                 expected: hex::encode(master.id()),
             });
         }
-        let key = master.unwrap_key(&header.wrapped_key)?;
+        let key = master.unwrap_key(&header.wrapped_key, header.first_index)?;
         let mut at = HEADER_LEN;
         loop {
             match format::decode_record(&bytes[at..]) {
@@ -725,19 +796,17 @@ fn scan_segments(seg_dir: &Path, master: &MasterKey, hash_from: u64) -> Result<S
                     scan.next_index += 1;
                     at += used;
                 }
-                Err(e) if last => {
+                Err(_) if last => {
                     // The tail of the last segment is where a crash leaves a half-written
-                    // batch; none of it was acknowledged. Zero it so that the next append
-                    // starts on clean ground.
+                    // write; none of it was acknowledged. The caller checks it against the
+                    // last checkpoint before clearing it.
                     let dirty_end = bytes.iter().rposition(|b| *b != 0).map_or(at, |p| p + 1);
-                    scan.torn_bytes = (dirty_end - at) as u64;
-                    scan.torn_offset = at as u64;
-                    scan.torn_path = path.clone();
-                    let _ = e;
                     if dirty_end > at {
-                        file.write_all_at(&vec![0u8; dirty_end - at], at as u64)
-                            .and_then(|()| file.sync_data())
-                            .map_err(LedgerError::io(&path))?;
+                        scan.torn = Some(Torn {
+                            path: path.clone(),
+                            offset: at as u64,
+                            bytes: bytes[at..dirty_end].to_vec(),
+                        });
                     }
                     break;
                 }

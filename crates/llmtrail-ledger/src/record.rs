@@ -36,7 +36,7 @@ pub struct Prepared {
 }
 
 impl Prepared {
-    /// Bytes this record takes in a segment, excluding sealing overhead.
+    /// Bytes this record takes in a segment, framing and sealing overhead included.
     pub fn encoded_len(&self) -> usize {
         crate::format::RECORD_PREFIX_LEN
             + crate::format::RECORD_FIXED_LEN

@@ -301,7 +301,7 @@ impl Pipeline {
         let header = SegmentHeader {
             first_index,
             master_key_id: shared.master.id(),
-            wrapped_key: shared.master.wrap(&key)?,
+            wrapped_key: shared.master.wrap(&key, first_index)?,
         };
         file.write_all_at(&header.encode(), 0)
             .map_err(LedgerError::io(&path))?;

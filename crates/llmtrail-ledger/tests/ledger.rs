@@ -252,6 +252,10 @@ fn a_torn_tail_is_dropped_and_acknowledged_records_stay() {
     std::fs::write(&seg, &bytes).unwrap();
     let ledger = open(tmp.path(), 1 << 20);
     assert_eq!(ledger.recovery().torn_bytes, 40);
+    // The dropped bytes are kept beside the segment, never destroyed.
+    let mut side = seg.clone().into_os_string();
+    side.push(format!(".torn-{at}"));
+    assert_eq!(std::fs::read(&side).unwrap(), bytes[at..at + 40].to_vec());
     assert_eq!(ledger.size(), 10);
     for e in &events {
         assert!(ledger.get(&e.id).unwrap().is_some());
@@ -312,4 +316,57 @@ fn lost_acknowledged_records_refuse_to_open() {
         Ledger::open(opts, keys),
         Err(LedgerError::CheckpointMismatch(_))
     ));
+}
+
+#[test]
+fn damage_to_a_checkpointed_record_refuses_to_open_and_destroys_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ledger = open(tmp.path(), 1 << 20);
+    ledger
+        .append_blocking(&(0..4).map(|i| event(i, 50)).collect::<Vec<_>>())
+        .unwrap();
+    ledger.close().unwrap();
+    drop(ledger);
+    let seg = tmp
+        .path()
+        .join("ledger")
+        .join(SEGMENTS_DIR)
+        .join(format!("{:020}.seg", 0));
+    let mut bytes = std::fs::read(&seg).unwrap();
+    // One flipped byte inside record 1 (of 4, all covered by the final checkpoint).
+    let first_len = u32::from_le_bytes(bytes[96..100].try_into().unwrap()) as usize + 8;
+    bytes[96 + first_len + 60] ^= 0x01;
+    std::fs::write(&seg, &bytes).unwrap();
+    let (opts, keys) = setup(tmp.path(), 1 << 20);
+    assert!(matches!(
+        Ledger::open(opts, keys),
+        Err(LedgerError::CheckpointMismatch(_))
+    ));
+    assert_eq!(
+        std::fs::read(&seg).unwrap(),
+        bytes,
+        "open changed the damaged segment"
+    );
+}
+
+#[test]
+fn a_stale_derived_tree_is_rebuilt_not_trusted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ledger = open(tmp.path(), 1 << 20);
+    ledger
+        .append_blocking(&(0..9).map(|i| event(i, 20)).collect::<Vec<_>>())
+        .unwrap();
+    let before = ledger.root_at(9).unwrap();
+    ledger.close().unwrap();
+    drop(ledger);
+    // Garbage in the derived tree (never synced, so a power loss can leave anything there).
+    let level0 = tmp.path().join("ledger").join("tree").join("level-00.bin");
+    let mut bytes = std::fs::read(&level0).unwrap();
+    bytes[5 * 32] ^= 0xff;
+    std::fs::write(&level0, &bytes).unwrap();
+    let ledger = open(tmp.path(), 1 << 20);
+    assert_eq!(ledger.root_at(9).unwrap(), before);
+    ledger.close().unwrap();
+    drop(ledger);
+    assert_eq!(verify_dir(tmp.path()).records, 9);
 }

@@ -153,8 +153,22 @@ fn check_consistent(client: &Client, old: &Checkpoint, new: &Checkpoint) -> anyh
     })
 }
 
+/// Returns `FILE.<suffix>` (appended, so that `a.checkpoint` and `a.pub` never collide).
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".");
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Replaces `path` with `text` durably: a synced temporary file renamed over it.
 fn write_atomic(path: &Path, text: &str) -> anyhow::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text).with_context(|| format!("writing {}", tmp.display()))?;
+    use std::io::Write as _;
+    let tmp = sibling(path, "tmp");
+    let mut f =
+        std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
+    f.write_all(text.as_bytes())
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
 }

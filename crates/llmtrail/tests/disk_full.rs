@@ -2,7 +2,11 @@
 //! working, and appends resume once space is freed. The data directory lives on a small tmpfs
 //! (the test mounts one; it needs root, as on the project's machines and CI).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests fail loudly by design")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail loudly by design"
+)]
 
 mod common;
 
@@ -28,7 +32,10 @@ fn a_full_disk_refuses_appends_clearly_and_loses_nothing() {
         .arg(&mnt)
         .status()
         .unwrap();
-    assert!(mounted.success(), "this test needs to mount a tmpfs (run as root)");
+    assert!(
+        mounted.success(),
+        "this test needs to mount a tmpfs (run as root)"
+    );
     let _mount = Mount(mnt.clone());
 
     // Ballast that the test deletes later to free space.
@@ -41,7 +48,9 @@ fn a_full_disk_refuses_appends_clearly_and_loses_nothing() {
     let mut acked: Vec<String> = Vec::new();
     let mut refusal = None;
     for batch in 0..200 {
-        let body: String = (0..40).map(|i| request_event(batch * 100 + i) + "\n").collect();
+        let body: String = (0..40)
+            .map(|i| request_event(batch * 100 + i) + "\n")
+            .collect();
         let r = server.post("application/x-ndjson", body.as_bytes());
         if r.status != 200 {
             refusal = Some(r);
@@ -55,7 +64,11 @@ fn a_full_disk_refuses_appends_clearly_and_loses_nothing() {
     let refusal = refusal.expect("a 3 MiB disk never filled up");
     assert_eq!(refusal.status, 503, "{}", refusal.body);
     assert_eq!(refusal.json()["error"]["code"], "ledger_unavailable");
-    assert!(!refusal.body.contains("/mnt"), "the error leaks a path: {}", refusal.body);
+    assert!(
+        !refusal.body.contains("/mnt"),
+        "the error leaks a path: {}",
+        refusal.body
+    );
     assert!(!acked.is_empty());
     assert_eq!(server.size(), acked.len() as u64);
     for id in acked.iter().step_by(7) {
