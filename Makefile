@@ -15,8 +15,9 @@ release:
 # beyond the Rust toolchain.
 test:
 	$(CARGO) build --workspace --bins
-	$(CARGO) test --workspace --all-targets
+	$(CARGO) test --workspace --lib --bins --tests
 	$(CARGO) test --workspace --doc
+	$(CARGO) check --workspace --benches
 
 lint:
 	$(CARGO) fmt --all --check
@@ -31,5 +32,6 @@ fmt:
 schema:
 	UPDATE_SCHEMA=1 $(CARGO) test -p llmtrail-core --test schema
 
+# Ledger benchmarks; figures and machine go to docs/BENCHMARKS.md.
 bench:
-	$(CARGO) bench -p llmtrail-ledger
+	$(CARGO) bench -p llmtrail-ledger --bench ledger -- all
