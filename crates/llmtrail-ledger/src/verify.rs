@@ -670,13 +670,28 @@ fn check_record(buf: &[u8], index: u64, key: Option<&DataKey>) -> Step {
         Err(e) => Step::Damaged(e),
         Ok(Decoded::Record(rec, _)) => {
             let hash = leaf_hash(rec.leaf);
-            Step::Record {
-                index: rec.index,
-                hash,
-                content: check_record_content(index, &hash, rec.leaf, rec.sealed, key),
-            }
+            let content = if leaf_commits_to_id(rec.leaf, &rec.id) {
+                check_record_content(index, &hash, rec.leaf, rec.sealed, key)
+            } else {
+                Err("the event id in the record header differs from the id its leaf commits to".to_owned())
+            };
+            Step::Record { index: rec.index, hash, content }
         }
     }
+}
+
+/// Tells whether the leaf holds `"id":"<the header's id>"`. The header id is outside the leaf
+/// hash and only locates records, so it must be the id the leaf commits to. (A nested `"id"`
+/// member with the same UUID as its value could pass this test; only the top-level one is
+/// written with the event's own id.)
+fn leaf_commits_to_id(leaf: &[u8], id: &[u8; 16]) -> bool {
+    let mut needle = [0u8; 44];
+    needle[..6].copy_from_slice(br#""id":""#);
+    uuid::Uuid::from_bytes(*id).hyphenated().encode_lower(&mut needle[6..42]);
+    needle[42] = b'"';
+    needle[43] = b',';
+    // `id` is never the last top-level key (`kind` follows it), so a comma closes it.
+    memchr::memmem::find(leaf, &needle).is_some()
 }
 
 /// Checks the content of the record numbered `index` with leaf hash `hash`; an error is the

@@ -385,3 +385,17 @@ fn tampered_ledger_refuses_to_open() {
         "{opened:?}"
     );
 }
+
+#[test]
+fn changed_header_id_is_located() {
+    let f = Fixture::new();
+    f.edit(|b, recs| {
+        let (at, _) = recs[11];
+        // The 16-byte event id sits after the prefix (8) and the index (8).
+        b[at + 16] ^= 0x01;
+        fix_crc(b, at);
+    });
+    let err = f.verify().unwrap_err();
+    assert_eq!(bad_index(&err), 11, "{err}");
+    assert!(err.to_string().contains("event id"), "{err}");
+}
