@@ -673,9 +673,16 @@ fn check_record(buf: &[u8], index: u64, key: Option<&DataKey>) -> Step {
             let content = if leaf_commits_to_id(rec.leaf, &rec.id) {
                 check_record_content(index, &hash, rec.leaf, rec.sealed, key)
             } else {
-                Err("the event id in the record header differs from the id its leaf commits to".to_owned())
+                Err(
+                    "the event id in the record header differs from the id its leaf commits to"
+                        .to_owned(),
+                )
             };
-            Step::Record { index: rec.index, hash, content }
+            Step::Record {
+                index: rec.index,
+                hash,
+                content,
+            }
         }
     }
 }
@@ -687,7 +694,9 @@ fn check_record(buf: &[u8], index: u64, key: Option<&DataKey>) -> Step {
 fn leaf_commits_to_id(leaf: &[u8], id: &[u8; 16]) -> bool {
     let mut needle = [0u8; 44];
     needle[..6].copy_from_slice(br#""id":""#);
-    uuid::Uuid::from_bytes(*id).hyphenated().encode_lower(&mut needle[6..42]);
+    uuid::Uuid::from_bytes(*id)
+        .hyphenated()
+        .encode_lower(&mut needle[6..42]);
     needle[42] = b'"';
     needle[43] = b',';
     // `id` is never the last top-level key (`kind` follows it), so a comma closes it.
@@ -1251,7 +1260,9 @@ mod tests {
         for i in 0..N {
             starts.push(bytes.len());
             let content = if i % 3 == 0 { &b""[..] } else { b"sealed" };
-            format::encode_record::<()>(&mut bytes, 100 + i as u64, &[1; 16], b"{}", |o| {
+            // The leaf must name the header's id (all bytes 0x01).
+            let leaf = br#"{"id":"01010101-0101-0101-0101-010101010101","kind":"audit"}"#;
+            format::encode_record::<()>(&mut bytes, 100 + i as u64, &[1; 16], leaf, |o| {
                 o.extend_from_slice(content);
                 Ok(())
             })
