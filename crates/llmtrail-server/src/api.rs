@@ -308,22 +308,14 @@ async fn get_inclusion(
     q: Result<Query<InclusionQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let q = query(q)?;
-    let ledger = Arc::clone(&state.ledger);
-    let result = tokio::task::spawn_blocking(move || {
-        let proof = ledger.inclusion_proof(q.index, q.size)?;
-        let leaf = ledger.leaf_hash(q.index)?;
-        let root = ledger.root_at(q.size)?;
-        Ok::<_, llmtrail_ledger::LedgerError>((proof, leaf, root))
+    let (proof, leaf, root) = with_tree(&state, move |ledger| {
+        Ok((
+            ledger.inclusion_proof(q.index, q.size)?,
+            ledger.leaf_hash(q.index)?,
+            ledger.root_at(q.size)?,
+        ))
     })
-    .await
-    .map_err(|_| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "proof task failed",
-        )
-    })?;
-    let (proof, leaf, root) = result.map_err(|e| proof_error(&e))?;
+    .await?;
     Ok(axum::Json(json!({
         "index": q.index,
         "size": q.size,
@@ -346,22 +338,14 @@ async fn get_consistency(
     q: Result<Query<ConsistencyQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let q = query(q)?;
-    let ledger = Arc::clone(&state.ledger);
-    let result = tokio::task::spawn_blocking(move || {
-        let proof = ledger.consistency_proof(q.old, q.new)?;
-        let old_root = ledger.root_at(q.old)?;
-        let new_root = ledger.root_at(q.new)?;
-        Ok::<_, llmtrail_ledger::LedgerError>((proof, old_root, new_root))
+    let (proof, old_root, new_root) = with_tree(&state, move |ledger| {
+        Ok((
+            ledger.consistency_proof(q.old, q.new)?,
+            ledger.root_at(q.old)?,
+            ledger.root_at(q.new)?,
+        ))
     })
-    .await
-    .map_err(|_| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "proof task failed",
-        )
-    })?;
-    let (proof, old_root, new_root) = result.map_err(|e| proof_error(&e))?;
+    .await?;
     Ok(axum::Json(json!({
         "old": q.old,
         "new": q.new,
@@ -370,6 +354,24 @@ async fn get_consistency(
         "proof": proof.iter().map(hex::encode).collect::<Vec<_>>(),
     }))
     .into_response())
+}
+
+/// Runs a tree read (positioned file reads) off the async workers and maps its errors.
+async fn with_tree<T: Send + 'static>(
+    state: &AppState,
+    f: impl FnOnce(&Ledger) -> Result<T, llmtrail_ledger::LedgerError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let ledger = Arc::clone(&state.ledger);
+    tokio::task::spawn_blocking(move || f(&ledger))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "proof task failed",
+            )
+        })?
+        .map_err(|e| proof_error(&e))
 }
 
 fn proof_error(e: &llmtrail_ledger::LedgerError) -> ApiError {
