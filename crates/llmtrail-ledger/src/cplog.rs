@@ -146,11 +146,16 @@ impl CheckpointLog {
             path: path.to_path_buf(),
             source,
         };
+        let created = !path.exists();
         let file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
             .map_err(io)?;
+        // A new log's directory entry must be durable before any checkpoint in it is published.
+        if created && let Some(dir) = path.parent() {
+            File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+        }
         if file.metadata().map_err(io)?.len() != valid_len {
             file.set_len(valid_len).map_err(io)?;
             file.sync_all().map_err(io)?;

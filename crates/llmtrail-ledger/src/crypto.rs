@@ -4,9 +4,10 @@
 //! - Content (prompts, outputs, tool arguments and results) is sealed with AES-256-GCM under a
 //!   random 256-bit data key that belongs to one segment. The data key is stored in the segment
 //!   header, wrapped (AES-256-GCM) by the master key, with the segment's first index as
-//!   associated data so a wrapped key cannot be moved to another segment. Leaves never depend
-//!   on the keys: a segment whose content is removed or whose key is gone still proves its
-//!   leaves (reading or checking that content is what becomes impossible).
+//!   associated data so a wrapped key cannot be moved to another segment. Leaves and proofs
+//!   never depend on these keys (the leaf commits to content by a salted digest only); today
+//!   opening a ledger and verifying content still need every segment's data key, and no
+//!   command removes content or destroys keys yet.
 //! - Every seal uses a fresh random 96-bit nonce. Nonces are never derived from the record
 //!   index because a torn record may be rewritten after a crash with the same index and key.
 //! - The associated data binds a ciphertext to its record (index and leaf hash), so content

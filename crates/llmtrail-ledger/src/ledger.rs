@@ -1,5 +1,6 @@
-//! The local ledger: open and recover a ledger directory, append through one writer thread,
-//! read events back, serve proofs and checkpoints.
+//! The local ledger: open and recover a ledger directory, append through the pipeline of
+//! `writer` (callers write under one lock, a syncer thread group-commits), read events back,
+//! serve proofs and checkpoints.
 //!
 //! Layout of a ledger directory:
 //! - `segments/<first index, 20 digits>.seg`: the records (format in [`crate::format`]);
@@ -702,13 +703,25 @@ fn reconcile_tree(tree: &mut TreeStore, scan: &Scan, records: u64) -> Result<(),
 /// Copies a torn tail to `<segment>.torn-<offset>` (evidence is never destroyed), then zeroes it
 /// in the segment so that the next append starts on clean ground.
 fn preserve_and_clear(torn: &Torn) -> Result<(), LedgerError> {
-    let mut side = torn.path.clone().into_os_string();
-    side.push(format!(".torn-{}", torn.offset));
-    let side = PathBuf::from(side);
+    // Never overwrite an earlier crash's leftovers: number a repeated name.
+    let side = (0u32..)
+        .map(|n| {
+            let mut side = torn.path.clone().into_os_string();
+            side.push(format!(".torn-{}", torn.offset));
+            if n > 0 {
+                side.push(format!(".{n}"));
+            }
+            PathBuf::from(side)
+        })
+        .find(|p| !p.exists())
+        .unwrap_or_else(|| torn.path.with_extension("torn"));
     std::fs::write(&side, &torn.bytes).map_err(LedgerError::io(&side))?;
     std::fs::File::open(&side)
         .and_then(|f| f.sync_all())
         .map_err(LedgerError::io(&side))?;
+    if let Some(dir) = side.parent() {
+        sync_dir_path(dir)?;
+    }
     let file = OpenOptions::new()
         .write(true)
         .open(&torn.path)

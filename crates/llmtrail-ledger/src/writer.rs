@@ -151,7 +151,7 @@ impl Pipeline {
             wake: Condvar::new(),
             segment_bytes,
         });
-        let syncer = Syncer {
+        let mut syncer = Syncer {
             shared: Arc::clone(&shared),
             pipeline: Arc::clone(&pipeline),
             signer,
@@ -160,6 +160,9 @@ impl Pipeline {
             durable: next_index,
             interval: opts.checkpoint_interval,
         };
+        // A first checkpoint before open returns: a new log publishes its empty tree, and a
+        // recovered log covers the records that survived a crash without waiting for a tick.
+        syncer.checkpoint()?;
         let handle = std::thread::Builder::new()
             .name("llmtrail-ledger-syncer".into())
             .spawn(move || syncer.run())
@@ -372,9 +375,6 @@ struct Syncer {
 
 impl Syncer {
     fn run(mut self) {
-        // A first checkpoint right away: a new log publishes its empty tree, and a recovered
-        // log covers the records that survived a crash without waiting for the next tick.
-        self.sign_and_answer(Vec::new());
         let mut next_checkpoint = Instant::now() + self.interval;
         loop {
             let Some(round) = self.next_round(next_checkpoint) else {
@@ -514,6 +514,9 @@ impl Syncer {
             root,
             extensions: Vec::new(),
         };
+        // The signer signs whatever it is given; a note no verifier accepts must never be kept.
+        cp.validate()
+            .map_err(|e| LedgerError::Failed(format!("checkpoint origin: {e}")))?;
         let note = self.signer.sign(&cp);
         self.cplog.append(&note)?;
         let signed = SignedCheckpoint { note, size, root };

@@ -65,27 +65,30 @@ pub fn verify_url(
     key: Option<&str>,
 ) -> anyhow::Result<String> {
     let client = Client::new(url, None);
-    let key_file = checkpoint_file.with_extension("pub");
+    let key_file = sibling(checkpoint_file, "pub");
+    let mut first_use = false;
     let verifier = match key {
         Some(k) => parse_key(k)?,
         None if key_file.exists() => load_verifier(&key_file).map_err(|e| anyhow!("{e}"))?,
         None => {
             let vkey = client.get_ok("/api/v1/public-key")?;
-            let v = NoteVerifier::from_vkey(vkey.trim())
-                .map_err(|e| anyhow!("server public key: {e}"))?;
-            eprintln!(
-                "trusting the server's public key {} on first use; it is kept in {}",
-                v.to_vkey(),
-                key_file.display()
-            );
-            write_atomic(&key_file, &format!("{}\n", v.to_vkey()))?;
-            v
+            first_use = true;
+            NoteVerifier::from_vkey(vkey.trim()).map_err(|e| anyhow!("server public key: {e}"))?
         }
     };
     let note = client.get_ok("/api/v1/checkpoint")?;
     let new = verifier
         .verify(&note)
         .map_err(|e| anyhow!("the server's checkpoint does not verify: {e}"))?;
+    if first_use {
+        // Kept only once the server proved it holds the key, so later checks detect a swap.
+        eprintln!(
+            "trusting the server's public key {} on first use; it is kept in {}",
+            verifier.to_vkey(),
+            key_file.display()
+        );
+        write_atomic(&key_file, &format!("{}\n", verifier.to_vkey()))?;
+    }
     let summary = match std::fs::read_to_string(checkpoint_file) {
         Ok(old_note) => {
             let old = verifier.verify(&old_note).map_err(|e| {
@@ -170,5 +173,12 @@ fn write_atomic(path: &Path, text: &str) -> anyhow::Result<()> {
     f.write_all(text.as_bytes())
         .and_then(|()| f.sync_all())
         .with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))?;
+    // The rename itself must survive a crash.
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .with_context(|| format!("syncing {}", dir.display()))?;
+    }
+    Ok(())
 }

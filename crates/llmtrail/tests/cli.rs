@@ -222,6 +222,8 @@ fn verify_url_detects_rollback_and_fork() {
     let (code, out, err) = run(&["verify", "--url", &server.url, "--checkpoint", cp_arg]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("first checkpoint kept: tree size 5"), "{out}");
+    // The server's key is kept beside the checkpoint, named by appending `.pub`.
+    assert!(tmp.path().join("kept.checkpoint.pub").exists());
     server.stop();
 
     // A snapshot of the log at size 5.
