@@ -15,6 +15,9 @@
 //! - Key material never appears in `Debug` output.
 
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+
+/// Length of an AES-GCM nonce.
+pub const NONCE_BYTES: usize = NONCE_LEN;
 use ring::rand::{SecureRandom, SystemRandom};
 use sha2::{Digest, Sha256};
 
@@ -187,7 +190,8 @@ impl DataKey {
         Ok(Self { bytes, key })
     }
 
-    /// Seals `plaintext` and appends `nonce || ciphertext || tag` to `out`.
+    /// Seals `plaintext` and appends `nonce || ciphertext || tag` to `out`, with a fresh random
+    /// nonce.
     ///
     /// # Errors
     /// [`CryptoError::Random`] when no nonce can be drawn.
@@ -199,21 +203,40 @@ impl DataKey {
     ) -> Result<(), CryptoError> {
         let mut nonce = [0u8; NONCE_LEN];
         random_bytes(&mut nonce)?;
+        self.seal_with_nonce(nonce, aad, plaintext, out)
+    }
+
+    /// Seals `plaintext` with `nonce` and appends `nonce || ciphertext || tag` to `out`, in
+    /// place (no temporary buffer). The nonce must be fresh random bytes, drawn once per seal:
+    /// it lets a caller draw it outside a lock together with other random values.
+    ///
+    /// # Errors
+    /// [`CryptoError::Random`] if the cipher refuses the input (it never does for valid sizes).
+    pub fn seal_with_nonce(
+        &self,
+        nonce: [u8; NONCE_LEN],
+        aad: &[u8],
+        plaintext: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), CryptoError> {
         let start = out.len();
         out.extend_from_slice(&nonce);
         out.extend_from_slice(plaintext);
-        let mut body = out.split_off(start + NONCE_LEN);
-        let sealed = self.key.seal_in_place_append_tag(
+        let sealed = self.key.seal_in_place_separate_tag(
             Nonce::assume_unique_for_key(nonce),
             Aad::from(aad),
-            &mut body,
+            &mut out[start + NONCE_LEN..],
         );
-        if sealed.is_err() {
-            out.truncate(start);
-            return Err(CryptoError::Random);
+        match sealed {
+            Ok(tag) => {
+                out.extend_from_slice(tag.as_ref());
+                Ok(())
+            }
+            Err(_) => {
+                out.truncate(start);
+                Err(CryptoError::Random)
+            }
         }
-        out.append(&mut body);
-        Ok(())
     }
 
     /// Opens `nonce || ciphertext || tag` and returns the plaintext.

@@ -33,6 +33,9 @@ pub struct Prepared {
     pub leaf_hash: Hash,
     /// `salt || canonical content JSON`, to be sealed; `None` when the event has no content.
     pub content: Option<Vec<u8>>,
+    /// The fresh random nonce the content will be sealed with, drawn here with the salt (one
+    /// call to the system's random source, outside the append lock).
+    pub nonce: [u8; crate::crypto::NONCE_BYTES],
 }
 
 impl Prepared {
@@ -64,17 +67,23 @@ pub fn content_digest(salted_content: &[u8]) -> [u8; 32] {
 /// [`CryptoError::Random`] when no salt can be drawn.
 pub fn prepare(event: &Event) -> Result<Prepared, CryptoError> {
     let (mut meta, content) = event.split();
+    let mut random = [0u8; SALT_LEN + crate::crypto::NONCE_BYTES];
+    random_bytes(&mut random)?;
+    let mut nonce = [0u8; crate::crypto::NONCE_BYTES];
+    nonce.copy_from_slice(&random[SALT_LEN..]);
     let content = match content {
         Some(content) => {
-            let mut salted = vec![0u8; SALT_LEN];
-            random_bytes(&mut salted)?;
+            let mut salted = Vec::with_capacity(SALT_LEN + 1024);
+            salted.extend_from_slice(&random[..SALT_LEN]);
             llmtrail_core::canonical::write_canonical(&content, &mut salted);
-            let digest = content_digest(&salted);
+            let mut digest_hex = [0u8; 64];
+            // Encoding 32 bytes into 64 is infallible; the fallback keeps the lint happy.
+            let digest_hex = match hex::encode_to_slice(content_digest(&salted), &mut digest_hex) {
+                Ok(()) => String::from_utf8_lossy(&digest_hex).into_owned(),
+                Err(_) => hex::encode(content_digest(&salted)),
+            };
             if let Value::Object(map) = &mut meta {
-                map.insert(
-                    CONTENT_DIGEST_KEY.to_owned(),
-                    Value::String(hex::encode(digest)),
-                );
+                map.insert(CONTENT_DIGEST_KEY.to_owned(), Value::String(digest_hex));
             }
             Some(salted)
         }
@@ -87,6 +96,7 @@ pub fn prepare(event: &Event) -> Result<Prepared, CryptoError> {
         leaf,
         leaf_hash,
         content,
+        nonce,
     })
 }
 

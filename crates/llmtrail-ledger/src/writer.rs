@@ -218,7 +218,7 @@ impl Pipeline {
             format::encode_record(&mut st.buf, index, r.id.as_bytes(), &r.leaf, |out| match &r
                 .content
             {
-                Some(plain) => key.seal_into(&aad, plain, out),
+                Some(plain) => key.seal_with_nonce(r.nonce, &aad, plain, out),
                 None => Ok(()),
             })?;
             receipts.push(Receipt {
