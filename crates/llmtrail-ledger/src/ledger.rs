@@ -133,7 +133,7 @@ pub(crate) struct Segment {
     pub(crate) key: DataKey,
 }
 
-/// State shared by the handle, the writer thread and readers.
+/// State shared by the handle, the append pipeline, the syncer and readers.
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) dir: PathBuf,

@@ -5,8 +5,8 @@
 //! `content_digest`: hex SHA-256(`b"llmtrail content v1\0"` || salt || canonical content JSON),
 //! present only when the event has content. The salt (32 random bytes) is sealed together with
 //! the content, so the leaf never commits to plaintext that could be guessed once the content is
-//! gone. Preparation runs on the caller's thread so that the single writer thread does only
-//! sealing, I/O and tree updates.
+//! gone. Preparation (encoding, hashing, drawing the salt and the sealing nonce) runs before the
+//! append lock is taken, so that the critical section does only sealing and one write.
 
 use llmtrail_core::Event;
 use serde_json::Value;
