@@ -151,6 +151,30 @@ fn ingest_through_the_api_and_into_a_data_directory() {
     assert_ne!(code, 0);
     assert!(err.contains("line 4"), "{err}");
     assert_eq!(server.size(), 25, "a rejected file wrote something");
+    // Standard input works the same way.
+    let mut child = std::process::Command::new(common::bin())
+        .args([
+            "ingest",
+            "-",
+            "--url",
+            &server.url,
+            "--token",
+            &server.token,
+        ])
+        .env("LLMTRAIL_LOG", "error")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(ndjson(100..103).as_bytes()).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ingested 3 events"));
+    assert_eq!(server.size(), 28);
     // A data directory held by a running server cannot be written behind its back.
     let (code, _, err) = run(&[
         "ingest",
