@@ -85,3 +85,69 @@ fn schema_uses_gen_ai_names_and_requires_what_parsing_requires() {
     let part = &schema["$defs"]["Part"];
     assert_eq!(part["oneOf"].as_array().map(Vec::len), Some(7));
 }
+
+/// Examples of every kind, as clients send them.
+fn examples() -> Vec<&'static str> {
+    vec![
+        r#"{"kind":"llm.request","actor":{"user":"u-1042","role":"finance","source_ip":"10.0.0.7"},"trace":{"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":"00f067aa0ba902b7"},"tags":{"app":"assistant"},"body":{"gen_ai.provider.name":"openai","gen_ai.request.model":"gpt-4o","gen_ai.system_instructions":[{"type":"text","content":"Be brief."}],"gen_ai.input.messages":[{"role":"user","content":"hi"},{"role":"tool","parts":[{"type":"tool_call_response","id":"call_1","response":{"ok":true}}]}],"gen_ai.tool.definitions":[{"type":"function","name":"lookup","parameters":{"type":"object"}}],"parameters":{"gen_ai.request.temperature":0.2,"stream":true}}}"#,
+        r#"{"kind":"llm.response","body":{"request_id":"01a200d8-accb-700e-8e14-29e0eb7c3d86","status":"ok","latency_ms":812.5,"usage":{"gen_ai.usage.input_tokens":12,"gen_ai.usage.output_tokens":40},"gen_ai.output.messages":[{"role":"assistant","parts":[{"type":"text","content":"Hello"},{"type":"tool_call","id":"call_1","name":"lookup","arguments":{"q":"x"}}],"finish_reason":"tool_calls"}]}}"#,
+        r#"{"kind":"tool.call","body":{"gen_ai.tool.name":"shell","status":"blocked","decision":"block","gen_ai.tool.call.arguments":{"cmd":"rm -rf /"}}}"#,
+        r#"{"kind":"finding","body":{"event_id":"01a200d8-accb-700e-8e14-29e0eb7c3d86","category":"secret","type":"aws_access_key","severity":"high","detector":"secrets","owasp":"LLM02"}}"#,
+        r#"{"kind":"alert","body":{"alert_id":"01a200d8-bdb9-77e6-962d-28537eb04c27","rule_id":"r-1","title":"Injection burst","severity":"critical","state":"open","evidence":["01a200d8-accb-700e-8e14-29e0eb7c3d86"]}}"#,
+        r#"{"kind":"audit","actor":{"user":"admin"},"body":{"action":"event.read","target":"01a200d8-accb-700e-8e14-29e0eb7c3d86","outcome":"success","reason":"incident 42"}}"#,
+    ]
+}
+
+#[test]
+fn every_kind_validates_against_the_committed_schema() {
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(schema_path()).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    for text in examples() {
+        let event = llmtrail_core::Event::from_json_slice(text.as_bytes()).unwrap();
+        let value = event.to_value();
+        let errors: Vec<String> = validator
+            .iter_errors(&value)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "{} does not match the schema: {errors:?}",
+            event.kind()
+        );
+    }
+}
+
+#[test]
+fn the_schema_rejects_what_the_parser_rejects() {
+    let schema: Value =
+        serde_json::from_str(&std::fs::read_to_string(schema_path()).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let base: Value = serde_json::from_str(examples()[2]).unwrap();
+    let valid = llmtrail_core::Event::from_value(base.clone())
+        .unwrap()
+        .to_value();
+    let mut unknown_kind = valid.clone();
+    unknown_kind["kind"] = Value::from("llm.magic");
+    let mut missing_tool = valid.clone();
+    missing_tool["body"]
+        .as_object_mut()
+        .unwrap()
+        .remove("gen_ai.tool.name");
+    let mut unknown_field = valid.clone();
+    unknown_field["colour"] = Value::from("red");
+    let mut wrong_kind_body = valid;
+    wrong_kind_body["kind"] = Value::from("audit");
+    for (name, bad) in [
+        ("unknown kind", unknown_kind),
+        ("missing tool name", missing_tool),
+        ("unknown top-level field", unknown_field),
+        ("body of another kind", wrong_kind_body),
+    ] {
+        assert!(!validator.is_valid(&bad), "schema accepts {name}");
+        assert!(
+            llmtrail_core::Event::from_value(bad).is_err(),
+            "parser accepts {name}"
+        );
+    }
+}
