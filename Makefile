@@ -1,7 +1,7 @@
 # llmtrail — build, test and lint entry points. `make test` is what CI runs.
 CARGO ?= cargo
 
-.PHONY: all build release test lint fmt bench schema deps
+.PHONY: all build release test lint audit fmt bench schema
 
 all: build
 
@@ -23,7 +23,13 @@ lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	@command -v cargo-deny >/dev/null 2>&1 || $(CARGO) install --locked cargo-deny
-	$(CARGO) deny check
+	$(CARGO) deny check licenses bans sources
+
+# Known vulnerabilities: needs the RustSec advisory database, fetched from its git repository
+# (not reachable from machines without general internet access).
+audit:
+	@command -v cargo-deny >/dev/null 2>&1 || $(CARGO) install --locked cargo-deny
+	$(CARGO) deny check advisories
 
 fmt:
 	$(CARGO) fmt --all
