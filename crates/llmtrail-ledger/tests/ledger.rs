@@ -49,6 +49,26 @@ fn open(dir: &Path, segment_bytes: u64) -> Ledger {
     Ledger::open(opts, keys).unwrap()
 }
 
+/// Writes `events` into a new ledger in `dir` and closes it cleanly.
+fn closed_ledger(dir: &Path, events: &[Event]) {
+    let ledger = open(dir, 1 << 20);
+    ledger.append_blocking(events).unwrap();
+    ledger.close().unwrap();
+}
+
+/// The first segment file of the ledger in `dir`.
+fn first_segment(dir: &Path) -> std::path::PathBuf {
+    dir.join("ledger")
+        .join(SEGMENTS_DIR)
+        .join(format!("{:020}.seg", 0))
+}
+
+/// Opens the ledger in `dir` again, returning the outcome.
+fn reopen(dir: &Path) -> Result<Ledger, LedgerError> {
+    let (opts, keys) = setup(dir, 1 << 20);
+    Ledger::open(opts, keys)
+}
+
 fn verify_dir(dir: &Path) -> llmtrail_ledger::verify::VerifyReport {
     let keys = Keys::load(&dir.join("keys"), None).unwrap();
     let verifier = keys.verifier();
@@ -235,11 +255,7 @@ fn a_torn_tail_is_dropped_and_acknowledged_records_stay() {
     drop(ledger);
     // Simulate a crash in the middle of writing the next batch: a partial record after the
     // last good one.
-    let seg = tmp
-        .path()
-        .join("ledger")
-        .join(SEGMENTS_DIR)
-        .join(format!("{:020}.seg", 0));
+    let seg = first_segment(tmp.path());
     let mut bytes = std::fs::read(&seg).unwrap();
     let mut at = llmtrail_ledger::format::HEADER_LEN;
     while let Ok(llmtrail_ledger::format::Decoded::Record(_, used)) =
@@ -296,24 +312,17 @@ fn the_wrong_master_key_is_named() {
 #[test]
 fn lost_acknowledged_records_refuse_to_open() {
     let tmp = tempfile::tempdir().unwrap();
-    let ledger = open(tmp.path(), 1 << 20);
-    ledger
-        .append_blocking(&(0..5).map(|i| event(i, 10)).collect::<Vec<_>>())
-        .unwrap();
-    ledger.close().unwrap();
-    drop(ledger);
+    closed_ledger(
+        tmp.path(),
+        &(0..5).map(|i| event(i, 10)).collect::<Vec<_>>(),
+    );
     // Zero the whole record area: as if the acknowledged records never reached the disk.
-    let seg = tmp
-        .path()
-        .join("ledger")
-        .join(SEGMENTS_DIR)
-        .join(format!("{:020}.seg", 0));
+    let seg = first_segment(tmp.path());
     let mut bytes = std::fs::read(&seg).unwrap();
     bytes[llmtrail_ledger::format::HEADER_LEN..].fill(0);
     std::fs::write(&seg, &bytes).unwrap();
-    let (opts, keys) = setup(tmp.path(), 1 << 20);
     assert!(matches!(
-        Ledger::open(opts, keys),
+        reopen(tmp.path()),
         Err(LedgerError::CheckpointMismatch(_))
     ));
 }
@@ -321,25 +330,18 @@ fn lost_acknowledged_records_refuse_to_open() {
 #[test]
 fn damage_to_a_checkpointed_record_refuses_to_open_and_destroys_nothing() {
     let tmp = tempfile::tempdir().unwrap();
-    let ledger = open(tmp.path(), 1 << 20);
-    ledger
-        .append_blocking(&(0..4).map(|i| event(i, 50)).collect::<Vec<_>>())
-        .unwrap();
-    ledger.close().unwrap();
-    drop(ledger);
-    let seg = tmp
-        .path()
-        .join("ledger")
-        .join(SEGMENTS_DIR)
-        .join(format!("{:020}.seg", 0));
+    closed_ledger(
+        tmp.path(),
+        &(0..4).map(|i| event(i, 50)).collect::<Vec<_>>(),
+    );
+    let seg = first_segment(tmp.path());
     let mut bytes = std::fs::read(&seg).unwrap();
     // One flipped byte inside record 1 (of 4, all covered by the final checkpoint).
     let first_len = u32::from_le_bytes(bytes[96..100].try_into().unwrap()) as usize + 8;
     bytes[96 + first_len + 60] ^= 0x01;
     std::fs::write(&seg, &bytes).unwrap();
-    let (opts, keys) = setup(tmp.path(), 1 << 20);
     assert!(matches!(
-        Ledger::open(opts, keys),
+        reopen(tmp.path()),
         Err(LedgerError::CheckpointMismatch(_))
     ));
     assert_eq!(
