@@ -417,6 +417,38 @@ impl Ledger {
         read_event(&seg, loc).map(Some)
     }
 
+    /// Calls `f` with the index and the metadata of every acknowledged event, in order, without
+    /// decrypting any content (the content fields of the events passed are empty). Used to
+    /// rebuild derived state at startup.
+    ///
+    /// # Errors
+    /// [`LedgerError`] when a segment cannot be read or a record is damaged.
+    pub fn scan_metadata(&self, f: &mut dyn FnMut(u64, Event)) -> Result<(), LedgerError> {
+        let size = self.size();
+        let segments: Vec<Arc<Segment>> = match self.shared.segments.read() {
+            Ok(map) => map.values().cloned().collect(),
+            Err(_) => return Err(LedgerError::Failed("segment map poisoned".into())),
+        };
+        for seg in segments {
+            let bytes = std::fs::read(&seg.path).map_err(LedgerError::io(&seg.path))?;
+            let mut at = HEADER_LEN;
+            while let Ok(Decoded::Record(rec, used)) = format::decode_record(&bytes[at..]) {
+                if rec.index >= size {
+                    return Ok(());
+                }
+                let event = record::rebuild(rec.leaf, None).map_err(|source| {
+                    LedgerError::Decode {
+                        index: rec.index,
+                        source,
+                    }
+                })?;
+                f(rec.index, event);
+                at += used;
+            }
+        }
+        Ok(())
+    }
+
     /// Returns the root hash of the tree at `size`.
     ///
     /// # Errors

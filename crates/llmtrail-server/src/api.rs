@@ -1,8 +1,9 @@
 //! The HTTP API under `/api/v1/`: ingest, read, checkpoint, proofs, public key.
 //!
 //! Every route needs `Authorization: Bearer <token>` except the checkpoint, the proofs, the
-//! public key and health, which anyone may fetch to verify the log. `/v1/` stays reserved for
-//! the provider-compatible gateway routes.
+//! public key and health, which anyone may fetch to verify the log. `/v1/` holds the
+//! provider-compatible gateway routes (OpenAI Chat Completions, Responses, Embeddings, Models;
+//! Anthropic Messages), which authenticate with provider or virtual keys instead.
 //!
 //! Ingest contract (`POST /api/v1/events`):
 //! - `Content-Type: application/x-ndjson` (or `application/jsonl`): one event per line, blank
@@ -24,6 +25,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http_body_util::{BodyExt as _, Limited};
 use llmtrail_core::Event;
+use llmtrail_gateway::providers::Api;
+use llmtrail_gateway::proxy::Gateway;
 use llmtrail_ledger::{Journal, Ledger, Receipt};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -31,12 +34,23 @@ use uuid::Uuid;
 
 use crate::auth::Tokens;
 use crate::error::ApiError;
+use crate::links::{Indexed, Links};
+
+/// The peer address of a connection, put in each request's extensions by the listener.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub std::net::SocketAddr);
 
 /// Shared state of the API handlers.
 #[derive(Debug, Clone)]
 pub struct AppState {
     /// The ledger.
     pub ledger: Arc<Ledger>,
+    /// The ledger as a journal that keeps the links current.
+    pub journal: Indexed,
+    /// Which events point at which.
+    pub links: Arc<Links>,
+    /// The provider gateway, when enabled.
+    pub gateway: Option<Arc<Gateway>>,
     /// Valid API tokens.
     pub tokens: Arc<Tokens>,
     /// Largest accepted body.
@@ -48,6 +62,7 @@ pub fn router(state: AppState) -> Router {
     let protected = Router::new()
         .route("/api/v1/events", post(post_events))
         .route("/api/v1/events/{id}", get(get_event))
+        .route("/api/v1/events/{id}/related", get(get_related))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     let public = Router::new()
         .route("/api/v1/health", get(health))
@@ -55,9 +70,17 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/public-key", get(get_public_key))
         .route("/api/v1/proof/inclusion", get(get_inclusion))
         .route("/api/v1/proof/consistency", get(get_consistency));
-    protected
-        .merge(public)
-        .fallback(|| async { ApiError::not_found("route") })
+    let mut app = protected.merge(public);
+    if state.gateway.is_some() {
+        app = app
+            .route("/v1/chat/completions", post(gw_chat))
+            .route("/v1/responses", post(gw_responses))
+            .route("/v1/embeddings", post(gw_embeddings))
+            .route("/v1/models", get(gw_models))
+            .route("/v1/models/{*id}", get(gw_models))
+            .route("/v1/messages", post(gw_messages));
+    }
+    app.fallback(|| async { ApiError::not_found("route") })
         .with_state(state)
 }
 
@@ -126,7 +149,7 @@ async fn post_events(
             "the request holds no events",
         ));
     }
-    let receipts = Journal::append(state.ledger.as_ref(), &events)
+    let receipts = Journal::append(&state.journal, &events)
         .await
         .map_err(|e| {
             let err = ApiError::from_ledger(&e);
@@ -268,6 +291,77 @@ async fn get_event(
         "event": stored.event.to_value(),
     }))
     .into_response())
+}
+
+async fn get_related(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id: Uuid = id
+        .parse()
+        .map_err(|_| ApiError::bad_request("invalid_id", "event id must be a UUID"))?;
+    let ledger = Arc::clone(&state.ledger);
+    let links = Arc::clone(&state.links);
+    let events = tokio::task::spawn_blocking(move || {
+        if ledger.get(&id)?.is_none() {
+            return Ok(None);
+        }
+        let mut out = Vec::new();
+        for rel in links.related(id) {
+            if let Some(stored) = ledger.get(&rel)? {
+                out.push(json!({
+                    "index": stored.index,
+                    "leaf_hash": hex::encode(stored.leaf_hash),
+                    "content": stored.content,
+                    "event": stored.event.to_value(),
+                }));
+            }
+        }
+        Ok::<_, llmtrail_ledger::LedgerError>(Some(out))
+    })
+    .await
+    .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "read task failed"))?
+    .map_err(|e| {
+        tracing::error!(error = %e, "related read failed");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "read_failed",
+            "the stored events could not be read",
+        )
+    })?
+    .ok_or_else(|| ApiError::not_found("event"))?;
+    Ok(axum::Json(json!({"id": id, "events": events})).into_response())
+}
+
+async fn gateway(state: AppState, api: Api, req: Request) -> Response {
+    let Some(gw) = state.gateway else {
+        return ApiError::not_found("route").into_response();
+    };
+    let peer = req
+        .extensions()
+        .get::<PeerAddr>()
+        .map_or(std::net::IpAddr::from([127, 0, 0, 1]), |p| p.0.ip());
+    gw.handle(api, req, peer).await.map(Body::new)
+}
+
+async fn gw_chat(State(state): State<AppState>, req: Request) -> Response {
+    gateway(state, Api::OpenAiChat, req).await
+}
+
+async fn gw_responses(State(state): State<AppState>, req: Request) -> Response {
+    gateway(state, Api::OpenAiResponses, req).await
+}
+
+async fn gw_embeddings(State(state): State<AppState>, req: Request) -> Response {
+    gateway(state, Api::OpenAiEmbeddings, req).await
+}
+
+async fn gw_models(State(state): State<AppState>, req: Request) -> Response {
+    gateway(state, Api::OpenAiModels, req).await
+}
+
+async fn gw_messages(State(state): State<AppState>, req: Request) -> Response {
+    gateway(state, Api::AnthropicMessages, req).await
 }
 
 async fn get_checkpoint(State(state): State<AppState>) -> Response {

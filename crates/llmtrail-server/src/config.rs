@@ -7,7 +7,9 @@
 //! ```toml
 //! [server]
 //! listen = "127.0.0.1:8080"
-//! max_body_bytes = 10485760
+//! max_body_bytes = 10485760           # API request bodies
+//! max_header_bytes = 65536            # request line and headers (431 beyond)
+//! header_read_timeout_ms = 30000      # time a client gets to send its headers
 //!
 //! [ledger]
 //! data_dir = "./llmtrail-data"
@@ -15,6 +17,11 @@
 //! origin = "llmtrail.example.com/prod" # default: the signing key's name
 //! segment_bytes = 67108864
 //! checkpoint_interval_ms = 1000
+//!
+//! [gateway]                            # see llmtrail_gateway::config for every key
+//! on_log_failure = "block"
+//! [gateway.upstreams.openai]
+//! base_url = "https://api.openai.com"
 //! ```
 
 use std::net::SocketAddr;
@@ -42,6 +49,9 @@ pub enum ConfigError {
         /// The parser's message, which names unknown or mistyped keys.
         message: String,
     },
+    /// A `[gateway]` value is out of its allowed range (the message names the key).
+    #[error("{0}")]
+    Gateway(String),
     /// A value is out of its allowed range.
     #[error("config key `{key}`: {why}")]
     Invalid {
@@ -60,6 +70,8 @@ pub struct RawConfig {
     pub server: RawServer,
     /// The ledger.
     pub ledger: RawLedger,
+    /// The provider gateway.
+    pub gateway: llmtrail_gateway::config::RawGateway,
 }
 
 /// `[server]`
@@ -70,6 +82,10 @@ pub struct RawServer {
     pub listen: String,
     /// Largest request body accepted by the API, in bytes.
     pub max_body_bytes: usize,
+    /// Largest request head (request line and headers), in bytes.
+    pub max_header_bytes: usize,
+    /// Time a client gets to send its request head, in milliseconds.
+    pub header_read_timeout_ms: u64,
 }
 
 impl Default for RawServer {
@@ -77,6 +93,8 @@ impl Default for RawServer {
         Self {
             listen: "127.0.0.1:8080".into(),
             max_body_bytes: 10 * 1024 * 1024,
+            max_header_bytes: 64 * 1024,
+            header_read_timeout_ms: 30_000,
         }
     }
 }
@@ -116,6 +134,10 @@ pub struct Config {
     pub listen: SocketAddr,
     /// API body limit.
     pub max_body_bytes: usize,
+    /// Request head limit.
+    pub max_header_bytes: usize,
+    /// Time to send the request head.
+    pub header_read_timeout: Duration,
     /// Data directory.
     pub data_dir: PathBuf,
     /// Keys directory.
@@ -126,6 +148,8 @@ pub struct Config {
     pub segment_bytes: u64,
     /// Checkpoint interval.
     pub checkpoint_interval: Duration,
+    /// The provider gateway.
+    pub gateway: llmtrail_gateway::config::GatewayConfig,
 }
 
 impl Config {
@@ -177,6 +201,20 @@ impl Config {
                 why: "must be at least 1024".into(),
             });
         }
+        if !(8192..=16 * 1024 * 1024).contains(&raw.server.max_header_bytes) {
+            return Err(ConfigError::Invalid {
+                key: "server.max_header_bytes",
+                why: "must be between 8192 and 16777216".into(),
+            });
+        }
+        if raw.server.header_read_timeout_ms == 0 || raw.server.header_read_timeout_ms > 600_000 {
+            return Err(ConfigError::Invalid {
+                key: "server.header_read_timeout_ms",
+                why: "must be between 1 and 600000".into(),
+            });
+        }
+        let gateway = llmtrail_gateway::config::GatewayConfig::validate(raw.gateway)
+            .map_err(|e| ConfigError::Gateway(e.to_string()))?;
         if raw.ledger.segment_bytes < 1024 * 1024 {
             return Err(ConfigError::Invalid {
                 key: "ledger.segment_bytes",
@@ -206,11 +244,14 @@ impl Config {
         Ok(Self {
             listen,
             max_body_bytes: raw.server.max_body_bytes,
+            max_header_bytes: raw.server.max_header_bytes,
+            header_read_timeout: Duration::from_millis(raw.server.header_read_timeout_ms),
             data_dir: raw.ledger.data_dir,
             keys_dir,
             origin,
             segment_bytes: raw.ledger.segment_bytes,
             checkpoint_interval: Duration::from_millis(raw.ledger.checkpoint_interval_ms),
+            gateway,
         })
     }
 

@@ -1,14 +1,24 @@
 //! `serve`: open the data directory (creating keys and the first admin token on a first start),
-//! open the ledger, listen, and shut down cleanly on SIGINT or SIGTERM with a final checkpoint.
+//! open the ledger, listen (API and gateway on one HTTP/1.1 listener), and shut down cleanly on
+//! SIGINT or SIGTERM with a final checkpoint.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use llmtrail_gateway::proxy::Gateway;
+use tower::ServiceExt as _;
 
 use llmtrail_ledger::keys::{Keys, MASTER_KEY_ENV};
 use llmtrail_ledger::{Ledger, LedgerError};
 
-use crate::api::{AppState, router};
+use crate::api::{AppState, PeerAddr, router};
+use crate::links::{Indexed, Links};
 use crate::auth::{AuthError, Tokens};
 use crate::config::Config;
 
@@ -24,6 +34,9 @@ pub enum ServeError {
     /// The token store could not be read or created.
     #[error(transparent)]
     Auth(#[from] AuthError),
+    /// The gateway could not start (its virtual key store is unreadable).
+    #[error(transparent)]
+    Gateway(llmtrail_gateway::vkeys::VkeyError),
     /// The data directory or the listener failed.
     #[error("{what}: {source}")]
     Io {
@@ -88,23 +101,49 @@ pub fn open_ledger(config: &Config) -> Result<Ledger, ServeError> {
 
 /// Runs the server until SIGINT or SIGTERM; `on_listening` gets the bound address.
 ///
+/// Shutdown order: stop accepting, let open exchanges finish (up to 30 s), write what the
+/// gateway's recorder still holds, then close the ledger with a final checkpoint.
+///
 /// # Errors
 /// [`ServeError`] when startup fails; a clean shutdown returns `Ok`.
 pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
     let cfg = config.clone();
-    let ledger = tokio::task::spawn_blocking(move || open_ledger(&cfg))
-        .await
-        .map_err(|e| ServeError::Io {
-            what: "startup".into(),
-            source: std::io::Error::other(e),
-        })??;
+    let (ledger, links) = tokio::task::spawn_blocking(move || {
+        let ledger = open_ledger(&cfg)?;
+        let links = Links::from_ledger(&ledger)?;
+        Ok::<_, ServeError>((ledger, links))
+    })
+    .await
+    .map_err(|e| ServeError::Io {
+        what: "startup".into(),
+        source: std::io::Error::other(e),
+    })??;
     let ledger = Arc::new(ledger);
+    let links = Arc::new(links);
+    let journal = Indexed {
+        ledger: Arc::clone(&ledger),
+        links: Arc::clone(&links),
+    };
     let (tokens, created) = Tokens::load_or_init(&config.data_dir)?;
     if let Some(path) = created {
         tracing::warn!(path = %path.display(), "created the first admin token");
     }
+    let (gateway, recorder) = if config.gateway.enabled {
+        let (gw, task) = Gateway::new(
+            config.gateway.clone(),
+            &config.data_dir,
+            Arc::new(journal.clone()),
+        )
+        .map_err(ServeError::Gateway)?;
+        (Some(gw), Some(task))
+    } else {
+        (None, None)
+    };
     let state = AppState {
         ledger: Arc::clone(&ledger),
+        journal,
+        links,
+        gateway: gateway.clone(),
         tokens: Arc::new(tokens),
         max_body_bytes: config.max_body_bytes,
     };
@@ -119,14 +158,58 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
         source,
     })?;
     on_listening(addr);
-    let served = axum::serve(listener, router(state).into_make_service())
-        .with_graceful_shutdown(shutdown_signal())
-        .await;
+    serve_connections(listener, router(state), &config).await;
+    if let (Some(gw), Some(task)) = (gateway, recorder) {
+        task.close(gw.recorder()).await;
+    }
     ledger.shutdown().await?;
-    served.map_err(|source| ServeError::Io {
-        what: "server".into(),
-        source,
-    })
+    Ok(())
+}
+
+/// Accepts connections until a shutdown signal, then waits for open ones to finish.
+async fn serve_connections(listener: tokio::net::TcpListener, app: axum::Router, config: &Config) {
+    let graceful = GracefulShutdown::new();
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .max_buf_size(config.max_header_bytes)
+        .header_read_timeout(config.header_read_timeout)
+        .keep_alive(true);
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let app = app.clone();
+                let service = hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
+                    req.extensions_mut().insert(PeerAddr(peer));
+                    app.clone().oneshot(req)
+                });
+                let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+            () = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(Duration::from_secs(30)) => {
+            tracing::warn!("connections still open after 30 s; closing them");
+        }
+    }
 }
 
 async fn shutdown_signal() {

@@ -1,7 +1,8 @@
-//! The `llmtrail` binary: `serve`, `verify`, `ingest`, `keygen`, `schema`.
+//! The `llmtrail` binary: `serve`, `verify`, `ingest`, `keys`, `keygen`, `schema`.
 
 mod client;
 mod ingest;
+mod keys_cmd;
 mod verify_cmd;
 
 use std::net::SocketAddr;
@@ -83,6 +84,9 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Manage the gateway's virtual keys (works while serve runs).
+    #[command(subcommand)]
+    Keys(keys_cmd::KeysCommand),
     /// Generate a signing key and a master key into a directory.
     Keygen {
         /// Directory to write the keys to.
@@ -94,6 +98,23 @@ enum Command {
     },
     /// Print the JSON Schema of events.
     Schema,
+}
+
+/// Where the data directory is: `--data-dir`, else the config file's, else the default.
+#[derive(clap::Args)]
+pub struct DataDirArgs {
+    /// Data directory (overrides ledger.data_dir).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Configuration file (llmtrail.toml).
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+impl DataDirArgs {
+    fn load(&self) -> anyhow::Result<Config> {
+        load_config(self.config.as_ref(), self.data_dir.clone())
+    }
 }
 
 fn main() -> ExitCode {
@@ -239,6 +260,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let n = ingest::run(&input, target)?;
             println!("ingested {n} events");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Keys(cmd) => {
+            keys_cmd::run(cmd)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Keygen { out, name } => {

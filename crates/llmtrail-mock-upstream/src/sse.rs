@@ -1,0 +1,77 @@
+//! Server-sent event framing.
+//!
+//! A stream is a list of [`Chunk`]s, one SSE event each; the body sends every chunk as its own
+//! HTTP chunk. Chunks that carry answer content are marked so that `mock-slow` pauses before
+//! them and nowhere else.
+
+use bytes::Bytes;
+use serde_json::Value;
+
+/// One SSE event, ready to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Chunk {
+    /// The framed event, ending with a blank line.
+    pub(crate) data: Bytes,
+    /// Whether the event carries answer content (a pause of `mock-slow` comes before it).
+    pub(crate) content: bool,
+}
+
+impl Chunk {
+    /// Frames `payload` as a `data:` line without an event name (OpenAI Chat Completions).
+    pub(crate) fn data(payload: &Value, content: bool) -> Self {
+        Self::raw(format!("data: {payload}\n\n"), content)
+    }
+
+    /// Frames `payload` under the event name `event` (OpenAI Responses, Anthropic).
+    pub(crate) fn event(event: &str, payload: &Value, content: bool) -> Self {
+        Self::raw(format!("event: {event}\ndata: {payload}\n\n"), content)
+    }
+
+    /// Takes already framed text.
+    pub(crate) fn raw(text: String, content: bool) -> Self {
+        Self {
+            data: Bytes::from(text),
+            content,
+        }
+    }
+}
+
+/// Returns the body of a `mock-garbage` stream: `data:` lines that are not JSON, a line that is
+/// not SSE at all, and a broken JSON object.
+pub(crate) fn garbage() -> Vec<Chunk> {
+    [
+        "data: this is not json\n\n",
+        "data: {\"id\": \"chatcmpl-garbage\", \"choices\": [\n\n",
+        "%%% random text without any field name %%%\n\n",
+        "data: <html><body>502 Bad Gateway</body></html>\n\n",
+        "data: \u{1f980} garbage \\x00 ]]]\n\n",
+    ]
+    .into_iter()
+    .map(|text| Chunk::raw(text.to_owned(), false))
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn frames_events() {
+        let chunk = Chunk::data(&json!({"a": 1}), true);
+        assert_eq!(&chunk.data[..], b"data: {\"a\":1}\n\n");
+        assert!(chunk.content);
+        let chunk = Chunk::event("ping", &json!({"type": "ping"}), false);
+        assert_eq!(&chunk.data[..], b"event: ping\ndata: {\"type\":\"ping\"}\n\n");
+    }
+
+    #[test]
+    fn garbage_is_not_json() {
+        for chunk in garbage() {
+            let text = std::str::from_utf8(&chunk.data).unwrap();
+            let payload = text.trim_end().trim_start_matches("data: ");
+            assert!(serde_json::from_str::<Value>(payload).is_err(), "{payload}");
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! Which events point at which: the answer to "what happened because of this request".
+//!
+//! An event points at another through `llm.response.request_id`, `tool.call.request_id`, the
+//! `tool.call` attribute `llmtrail.carried_by` (the request that carried the tool result),
+//! `finding.event_id` and `alert.evidence`. The map is derived from the ledger: rebuilt from
+//! the events' metadata at startup and updated on every append ([`Indexed`] wraps the
+//! journal). It holds ids only, about 60 bytes per link.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, RwLock};
+
+use llmtrail_core::{Body, Event};
+use llmtrail_ledger::journal::AppendFuture;
+use llmtrail_ledger::{Journal, Ledger};
+use uuid::Uuid;
+
+/// Referrers by referenced id.
+#[derive(Debug, Default)]
+pub struct Links {
+    by_target: RwLock<HashMap<Uuid, Vec<Uuid>>>,
+}
+
+/// Returns the ids an event points at.
+#[must_use]
+pub fn references(event: &Event) -> Vec<Uuid> {
+    match &event.body {
+        Body::LlmResponse(r) => r.request_id.into_iter().collect(),
+        Body::ToolCall(t) => {
+            let mut out: Vec<Uuid> = t.request_id.into_iter().collect();
+            if let Some(carrier) = t
+                .attributes
+                .get("llmtrail.carried_by")
+                .and_then(|v| v.as_str())
+                .and_then(|s| Uuid::try_parse(s).ok())
+                && !out.contains(&carrier)
+            {
+                out.push(carrier);
+            }
+            out
+        }
+        Body::Finding(f) => vec![f.event_id],
+        Body::Alert(a) => a.evidence.clone(),
+        Body::LlmRequest(_) | Body::Audit(_) => Vec::new(),
+    }
+}
+
+impl Links {
+    /// Records the references of `events`.
+    pub fn add(&self, events: &[Event]) {
+        let Ok(mut map) = self.by_target.write() else {
+            return;
+        };
+        for e in events {
+            for target in references(e) {
+                map.entry(target).or_default().push(e.id);
+            }
+        }
+    }
+
+    /// Builds the map from the ledger's metadata.
+    ///
+    /// # Errors
+    /// The ledger's error when a segment cannot be read.
+    pub fn from_ledger(ledger: &Ledger) -> Result<Links, llmtrail_ledger::LedgerError> {
+        let links = Links::default();
+        let mut batch = Vec::with_capacity(1024);
+        ledger.scan_metadata(&mut |_, event| {
+            if !references(&event).is_empty() {
+                batch.push(event);
+                if batch.len() == 1024 {
+                    links.add(&batch);
+                    batch.clear();
+                }
+            }
+        })?;
+        links.add(&batch);
+        Ok(links)
+    }
+
+    /// Returns the events that point at `id`, and those that point at them (a response, the
+    /// tool calls it asked for, the findings on either), in id order (UUIDv7: time order).
+    #[must_use]
+    pub fn related(&self, id: Uuid) -> Vec<Uuid> {
+        let Ok(map) = self.by_target.read() else {
+            return Vec::new();
+        };
+        let mut seen = BTreeSet::new();
+        let mut frontier = vec![id];
+        for _ in 0..3 {
+            let mut next = Vec::new();
+            for t in &frontier {
+                for r in map.get(t).into_iter().flatten() {
+                    if *r != id && seen.insert(*r) {
+                        next.push(*r);
+                    }
+                }
+            }
+            if next.is_empty() {
+                break;
+            }
+            frontier = next;
+        }
+        seen.into_iter().collect()
+    }
+}
+
+/// The ledger as a journal that also keeps [`Links`] current.
+#[derive(Debug, Clone)]
+pub struct Indexed {
+    /// The ledger.
+    pub ledger: Arc<Ledger>,
+    /// The links.
+    pub links: Arc<Links>,
+}
+
+impl Journal for Indexed {
+    fn append<'a>(&'a self, events: &'a [Event]) -> AppendFuture<'a> {
+        Box::pin(async move {
+            let receipts = self.ledger.append(events).await?;
+            self.links.add(events);
+            Ok(receipts)
+        })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests fail loudly by design")]
+mod tests {
+    use llmtrail_core::{LlmRequest, LlmResponse, ResponseStatus, ToolCall, ToolStatus};
+
+    use super::*;
+
+    #[test]
+    fn related_follows_responses_and_their_tool_calls() {
+        let req = Event::new(LlmRequest::new("openai", "gpt-4o"));
+        let mut resp_body = LlmResponse::new(ResponseStatus::Ok);
+        resp_body.request_id = Some(req.id);
+        let resp = Event::new(resp_body);
+        let later = Event::new(LlmRequest::new("openai", "gpt-4o"));
+        let mut call = ToolCall::new("get_weather", ToolStatus::Ok);
+        call.request_id = Some(resp.id);
+        call.attributes
+            .insert("llmtrail.carried_by".into(), later.id.to_string().into());
+        let call = Event::new(call);
+        let links = Links::default();
+        links.add(&[req.clone(), resp.clone(), later.clone(), call.clone()]);
+        assert_eq!(links.related(req.id), vec![resp.id, call.id]);
+        assert_eq!(links.related(later.id), vec![call.id]);
+        assert!(links.related(call.id).is_empty());
+    }
+}
