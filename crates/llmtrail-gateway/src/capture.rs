@@ -141,7 +141,6 @@ impl<B> Drop for Capture<B> {
     }
 }
 
-
 impl<B> Body for Capture<B>
 where
     B: Body<Data = Bytes>,

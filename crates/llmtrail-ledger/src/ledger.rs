@@ -436,12 +436,11 @@ impl Ledger {
                 if rec.index >= size {
                     return Ok(());
                 }
-                let event = record::rebuild(rec.leaf, None).map_err(|source| {
-                    LedgerError::Decode {
+                let event =
+                    record::rebuild(rec.leaf, None).map_err(|source| LedgerError::Decode {
                         index: rec.index,
                         source,
-                    }
-                })?;
+                    })?;
                 f(rec.index, event);
                 at += used;
             }

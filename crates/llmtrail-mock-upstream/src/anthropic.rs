@@ -151,7 +151,13 @@ pub(crate) fn models() -> Value {
 
 /// Returns one model object.
 pub(crate) fn model(id: &str) -> Value {
-    json!({"type": "model", "id": id, "display_name": id, "created_at": MODEL_CREATED_AT})
+    json!({
+        "type": "model",
+        "id": id,
+        "display_name": id,
+        "created_at": MODEL_CREATED_AT,
+        "lifecycle": "active"
+    })
 }
 
 #[cfg(test)]
@@ -174,7 +180,8 @@ mod tests {
                 let text = std::str::from_utf8(&c.data).unwrap();
                 let (event, data) = text.trim_end().split_once('\n').unwrap();
                 let event = event.strip_prefix("event: ").unwrap().to_owned();
-                let data: Value = serde_json::from_str(data.strip_prefix("data: ").unwrap()).unwrap();
+                let data: Value =
+                    serde_json::from_str(data.strip_prefix("data: ").unwrap()).unwrap();
                 assert_eq!(data["type"], event.as_str());
                 (event, data)
             })
@@ -186,7 +193,10 @@ mod tests {
         let request = json!({});
         let body = message(&ctx(&request), &Answer::Text("echo: hi".into()));
         assert_eq!(body["id"], "msg_mock_2");
-        assert_eq!(body["content"], json!([{"type": "text", "text": "echo: hi"}]));
+        assert_eq!(
+            body["content"],
+            json!([{"type": "text", "text": "echo: hi"}])
+        );
         assert_eq!(body["stop_reason"], "end_turn");
         assert_eq!(body["stop_sequence"], Value::Null);
         assert_eq!(body["usage"]["input_tokens"], 4);
@@ -199,8 +209,11 @@ mod tests {
     #[test]
     fn text_stream_in_order() {
         let request = json!({});
-        let chunks =
-            message_events(&ctx(&request), &Answer::Text("echo: a".into()), &["echo: ", "a"]);
+        let chunks = message_events(
+            &ctx(&request),
+            &Answer::Text("echo: a".into()),
+            &["echo: ", "a"],
+        );
         let e = events(&chunks);
         let names: Vec<&str> = e.iter().map(|(n, _)| n.as_str()).collect();
         assert_eq!(

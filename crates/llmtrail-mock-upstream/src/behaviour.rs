@@ -79,9 +79,18 @@ mod tests {
         assert_eq!(Behaviour::from_model("mock-hang"), Behaviour::Hang);
         assert_eq!(Behaviour::from_model("mock-reset"), Behaviour::Reset);
         assert_eq!(Behaviour::from_model("mock-garbage"), Behaviour::Garbage);
-        assert_eq!(Behaviour::from_model("mock-error-429"), Behaviour::Error(429));
-        assert_eq!(Behaviour::from_model("mock-error-500"), Behaviour::Error(500));
-        assert_eq!(Behaviour::from_model("mock-error-400"), Behaviour::Error(400));
+        assert_eq!(
+            Behaviour::from_model("mock-error-429"),
+            Behaviour::Error(429)
+        );
+        assert_eq!(
+            Behaviour::from_model("mock-error-500"),
+            Behaviour::Error(500)
+        );
+        assert_eq!(
+            Behaviour::from_model("mock-error-400"),
+            Behaviour::Error(400)
+        );
         assert_eq!(
             Behaviour::from_model("mock-slow"),
             Behaviour::Slow(Duration::from_millis(200))
@@ -90,7 +99,10 @@ mod tests {
             Behaviour::from_model("mock-slow-300"),
             Behaviour::Slow(Duration::from_millis(300))
         );
-        assert_eq!(Behaviour::from_model("mock-long-5000"), Behaviour::Long(5000));
+        assert_eq!(
+            Behaviour::from_model("mock-long-5000"),
+            Behaviour::Long(5000)
+        );
     }
 
     #[test]

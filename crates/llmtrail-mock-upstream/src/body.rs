@@ -136,7 +136,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn pauses_before_content_chunks_only() {
         let body = MockBody::chunks(
-            vec![chunk("a", false), chunk("b", true), chunk("c", true), chunk("d", false)],
+            vec![
+                chunk("a", false),
+                chunk("b", true),
+                chunk("c", true),
+                chunk("d", false),
+            ],
             Duration::from_millis(100),
             false,
         );

@@ -127,7 +127,10 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { record: true, threads: 1 }
+        Self {
+            record: true,
+            threads: 1,
+        }
     }
 }
 

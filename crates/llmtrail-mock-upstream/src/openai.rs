@@ -139,9 +139,7 @@ pub(crate) fn chat_completion_chunks(
         }
         Chunk::data(&payload, content)
     };
-    let choice = |delta: Value, finish_reason: Value| {
-        json!([{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish_reason}])
-    };
+    let choice = |delta: Value, finish_reason: Value| json!([{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish_reason}]);
     let mut out = Vec::with_capacity(pieces.len() + 4);
     let finish_reason = match answer {
         Answer::Text(_) => {
@@ -171,7 +169,8 @@ pub(crate) fn chat_completion_chunks(
             });
             out.push(chunk(choice(first, Value::Null), false));
             for fragment in TOOL_ARGUMENT_FRAGMENTS {
-                let delta = json!({"tool_calls": [{"index": 0, "function": {"arguments": fragment}}]});
+                let delta =
+                    json!({"tool_calls": [{"index": 0, "function": {"arguments": fragment}}]});
                 out.push(chunk(choice(delta, Value::Null), true));
             }
             "tool_calls"
@@ -568,8 +567,11 @@ mod tests {
     #[test]
     fn response_stream_events_in_order() {
         let request = json!({"tools": [{"type": "function", "name": "get_weather"}]});
-        let chunks =
-            response_events(&ctx(&request), &Answer::Text("echo: a".into()), &["echo: ", "a"]);
+        let chunks = response_events(
+            &ctx(&request),
+            &Answer::Text("echo: a".into()),
+            &["echo: ", "a"],
+        );
         let p = payloads(&chunks);
         let kinds: Vec<&str> = p.iter().map(|e| e["type"].as_str().unwrap()).collect();
         assert_eq!(

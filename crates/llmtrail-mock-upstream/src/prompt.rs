@@ -350,7 +350,8 @@ mod tests {
         ]});
         let prompt = anthropic(&request);
         assert_eq!(prompt.tool_result.as_deref(), Some("rainy"));
-        let request = json!({"messages": [{"role": "user", "content": [{"type": "text", "text": "a b"}]}]});
+        let request =
+            json!({"messages": [{"role": "user", "content": [{"type": "text", "text": "a b"}]}]});
         let prompt = anthropic(&request);
         assert_eq!(prompt.user_text, "a b");
         assert_eq!(prompt.tool_result, None);
@@ -396,7 +397,10 @@ mod tests {
         assert_eq!(split_even("abc", 5), vec!["a", "b", "c"]);
         let long = long_text(2500);
         let sized = pieces(&long, Behaviour::Long(2500));
-        assert_eq!(sized.iter().map(|p| p.len()).collect::<Vec<_>>(), [1024, 1024, 452]);
+        assert_eq!(
+            sized.iter().map(|p| p.len()).collect::<Vec<_>>(),
+            [1024, 1024, 452]
+        );
         let multibyte = "é".repeat(700);
         let sized = split_sized(&multibyte, 1023);
         assert_eq!(sized.concat(), multibyte);

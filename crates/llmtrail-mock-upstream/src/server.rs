@@ -189,7 +189,10 @@ async fn generate(route: &Route, reply: Reply, body: &[u8]) -> io::Result<Respon
     let request = match serde_json::from_slice::<Value>(body) {
         Ok(request @ Value::Object(_)) => request,
         Ok(_) => {
-            return Ok(reply.error(StatusCode::BAD_REQUEST, "the request body must be a JSON object"));
+            return Ok(reply.error(
+                StatusCode::BAD_REQUEST,
+                "the request body must be a JSON object",
+            ));
         }
         Err(err) => {
             let message = format!("could not parse the JSON body of your request: {err}");
@@ -288,7 +291,12 @@ struct Reply {
 }
 
 impl Reply {
-    fn raw(self, status: StatusCode, content_type: &'static str, body: MockBody) -> Response<MockBody> {
+    fn raw(
+        self,
+        status: StatusCode,
+        content_type: &'static str,
+        body: MockBody,
+    ) -> Response<MockBody> {
         let mut response = Response::new(body);
         *response.status_mut() = status;
         let headers = response.headers_mut();
@@ -331,8 +339,14 @@ mod tests {
 
     #[test]
     fn routes() {
-        assert_eq!(Route::of(&Method::POST, "/v1/chat/completions"), Route::ChatCompletions);
-        assert_eq!(Route::of(&Method::GET, "/v1/chat/completions"), Route::NotFound);
+        assert_eq!(
+            Route::of(&Method::POST, "/v1/chat/completions"),
+            Route::ChatCompletions
+        );
+        assert_eq!(
+            Route::of(&Method::GET, "/v1/chat/completions"),
+            Route::NotFound
+        );
         assert_eq!(Route::of(&Method::POST, "/v1/messages"), Route::Messages);
         assert_eq!(Route::of(&Method::GET, "/v1/models"), Route::Models);
         assert_eq!(
@@ -350,6 +364,9 @@ mod tests {
         assert_eq!(Flavor::of(&Route::Models, &headers), Flavor::OpenAi);
         headers.insert("anthropic-version", HeaderValue::from_static("2023-06-01"));
         assert_eq!(Flavor::of(&Route::Models, &headers), Flavor::Anthropic);
-        assert_eq!(Flavor::of(&Route::ChatCompletions, &headers), Flavor::OpenAi);
+        assert_eq!(
+            Flavor::of(&Route::ChatCompletions, &headers),
+            Flavor::OpenAi
+        );
     }
 }

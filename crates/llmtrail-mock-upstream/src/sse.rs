@@ -63,7 +63,10 @@ mod tests {
         assert_eq!(&chunk.data[..], b"data: {\"a\":1}\n\n");
         assert!(chunk.content);
         let chunk = Chunk::event("ping", &json!({"type": "ping"}), false);
-        assert_eq!(&chunk.data[..], b"event: ping\ndata: {\"type\":\"ping\"}\n\n");
+        assert_eq!(
+            &chunk.data[..],
+            b"event: ping\ndata: {\"type\":\"ping\"}\n\n"
+        );
     }
 
     #[test]

@@ -44,7 +44,10 @@ impl Reply {
                         data = Some(d.to_owned());
                     }
                 }
-                (event, data.unwrap_or_else(|| panic!("no data in {block:?}")))
+                (
+                    event,
+                    data.unwrap_or_else(|| panic!("no data in {block:?}")),
+                )
             })
             .collect()
     }
@@ -140,7 +143,9 @@ fn raw_post(addr: SocketAddr, path: &str, body: &Value) -> TcpStream {
 }
 
 fn read_all(stream: &mut TcpStream) -> Vec<u8> {
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let mut out = Vec::new();
     let mut buf = [0u8; 4096];
     loop {
@@ -157,7 +162,11 @@ fn read_all(stream: &mut TcpStream) -> Vec<u8> {
 #[test]
 fn chat_completion_echoes_the_last_user_message() {
     let mock = MockUpstream::start().unwrap();
-    let reply = post(&mock, "/v1/chat/completions", &chat("gpt-4o", "hello world"));
+    let reply = post(
+        &mock,
+        "/v1/chat/completions",
+        &chat("gpt-4o", "hello world"),
+    );
     assert_eq!(reply.status, 200);
     assert_eq!(reply.header("content-type"), Some("application/json"));
     assert_eq!(reply.header("x-mock-request-count"), Some("1"));
@@ -165,7 +174,10 @@ fn chat_completion_echoes_the_last_user_message() {
     assert_eq!(body["object"], "chat.completion");
     assert_eq!(body["model"], "gpt-4o");
     assert_eq!(body["choices"][0]["message"]["role"], "assistant");
-    assert_eq!(body["choices"][0]["message"]["content"], "echo: hello world");
+    assert_eq!(
+        body["choices"][0]["message"]["content"],
+        "echo: hello world"
+    );
     assert_eq!(body["choices"][0]["finish_reason"], "stop");
     assert_eq!(body["usage"]["prompt_tokens"], 4);
     assert_eq!(body["usage"]["completion_tokens"], 3);
@@ -175,7 +187,10 @@ fn chat_completion_echoes_the_last_user_message() {
     ]}]});
     let reply = post(&mock, "/v1/chat/completions", &parts);
     assert_eq!(reply.header("x-mock-request-count"), Some("2"));
-    assert_eq!(reply.json()["choices"][0]["message"]["content"], "echo: one two");
+    assert_eq!(
+        reply.json()["choices"][0]["message"]["content"],
+        "echo: one two"
+    );
 }
 
 #[test]
@@ -205,7 +220,11 @@ fn chat_completion_stream_with_usage() {
 #[test]
 fn chat_tool_call_round_trip() {
     let mock = MockUpstream::start().unwrap();
-    let reply = post(&mock, "/v1/chat/completions", &chat("mock-tool", "weather?"));
+    let reply = post(
+        &mock,
+        "/v1/chat/completions",
+        &chat("mock-tool", "weather?"),
+    );
     let body = reply.json();
     assert_eq!(body["choices"][0]["finish_reason"], "tool_calls");
     let call = &body["choices"][0]["message"]["tool_calls"][0];
@@ -233,7 +252,8 @@ fn chat_tool_call_round_trip() {
     let mut followup = chat("mock-tool", "weather?");
     let messages = followup["messages"].as_array_mut().unwrap();
     messages.push(body["choices"][0]["message"].clone());
-    messages.push(json!({"role": "tool", "tool_call_id": "call_mock_1", "content": "22C and sunny"}));
+    messages
+        .push(json!({"role": "tool", "tool_call_id": "call_mock_1", "content": "22C and sunny"}));
     let reply = post(&mock, "/v1/chat/completions", &followup);
     assert_eq!(
         reply.json()["choices"][0]["message"]["content"],
@@ -253,7 +273,10 @@ fn responses_plain_stream_and_tools() {
     assert_eq!(body["output"][0]["content"][0]["text"], "echo: hi there");
     assert_eq!(body["usage"]["input_tokens"], 4);
     assert_eq!(body["usage"]["input_tokens_details"]["cached_tokens"], 0);
-    assert_eq!(body["usage"]["output_tokens_details"]["reasoning_tokens"], 0);
+    assert_eq!(
+        body["usage"]["output_tokens_details"]["reasoning_tokens"],
+        0
+    );
 
     let reply = post(&mock, "/v1/responses", &with_stream(request));
     assert_eq!(reply.header("content-type"), Some("text/event-stream"));
@@ -287,7 +310,11 @@ fn responses_plain_stream_and_tools() {
         .filter(|e| e["type"] == "response.function_call_arguments.delta")
         .count();
     assert!(deltas >= 3);
-    assert!(events.iter().any(|e| e["type"] == "response.function_call_arguments.done"));
+    assert!(
+        events
+            .iter()
+            .any(|e| e["type"] == "response.function_call_arguments.done")
+    );
 
     let result = json!({"model": "mock-tool", "input": [
         {"role": "user", "content": "weather?"},
@@ -325,7 +352,10 @@ fn anthropic_messages_plain_stream_and_tools() {
     assert_eq!(body["stop_reason"], "tool_use");
     assert_eq!(body["content"][0]["type"], "tool_use");
     assert_eq!(body["content"][0]["id"], "toolu_mock_1");
-    assert_eq!(body["content"][0]["input"], json!({"city": "Paris", "unit": "celsius"}));
+    assert_eq!(
+        body["content"][0]["input"],
+        json!({"city": "Paris", "unit": "celsius"})
+    );
 
     let events = post(&mock, "/v1/messages", &with_stream(tool)).event_json();
     let partial: String = events
@@ -385,7 +415,12 @@ fn malformed_json_and_unknown_routes() {
     assert_eq!(reply.json()["type"], "error");
     let reply = post_raw(&mock, "/v1/nothing", "{}");
     assert_eq!(reply.status, 404);
-    assert!(reply.json()["error"]["message"].as_str().unwrap().contains("/v1/nothing"));
+    assert!(
+        reply.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("/v1/nothing")
+    );
     let reply = get(&mock, "/v1/chat/completions", &[]);
     assert_eq!(reply.status, 404);
 }
@@ -406,10 +441,24 @@ fn embeddings_and_models() {
 
     let models = get(&mock, "/v1/models", &[]).json();
     assert_eq!(models["object"], "list");
-    assert!(models["data"].as_array().unwrap().iter().any(|m| m["id"] == "mock-tool"));
+    assert!(
+        models["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["id"] == "mock-tool")
+    );
     let model = get(&mock, "/v1/models/gpt-4o", &[]).json();
-    assert_eq!(model, json!({"id": "gpt-4o", "object": "model", "created": 1_700_000_000, "owned_by": "llmtrail-mock"}));
-    let model = get(&mock, "/v1/models/claude-x", &[("anthropic-version", "2023-06-01")]).json();
+    assert_eq!(
+        model,
+        json!({"id": "gpt-4o", "object": "model", "created": 1_700_000_000, "owned_by": "llmtrail-mock"})
+    );
+    let model = get(
+        &mock,
+        "/v1/models/claude-x",
+        &[("anthropic-version", "2023-06-01")],
+    )
+    .json();
     assert_eq!(model["type"], "model");
     assert_eq!(model["id"], "claude-x");
 }
@@ -455,10 +504,17 @@ fn slow_stream_delivers_the_first_chunk_before_the_last_is_sent() {
     }
     // arrivals[0] is the role chunk; the first content chunk follows it.
     let first_content = arrivals[1].0;
-    assert!(arrivals[1].1.contains("\"content\":\"ech\""), "{}", arrivals[1].1);
+    assert!(
+        arrivals[1].1.contains("\"content\":\"ech\""),
+        "{}",
+        arrivals[1].1
+    );
     let last = arrivals.last().unwrap();
     assert_eq!(last.1, "data: [DONE]");
-    let contents = arrivals.iter().filter(|(_, d)| d.contains("\"content\":")).count();
+    let contents = arrivals
+        .iter()
+        .filter(|(_, d)| d.contains("\"content\":"))
+        .count();
     // The role chunk has `"content":""` too.
     assert_eq!(contents, 1 + llmtrail_mock_upstream::SLOW_CHUNKS);
     assert!(last.0 >= Duration::from_millis(1500), "{:?}", last.0);
@@ -470,7 +526,11 @@ fn slow_stream_delivers_the_first_chunk_before_the_last_is_sent() {
     assert!(arrivals[0].0 < first_content);
 
     let start = Instant::now();
-    let reply = post(&mock, "/v1/messages", &json!({"model": "mock-slow-100", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}));
+    let reply = post(
+        &mock,
+        "/v1/messages",
+        &json!({"model": "mock-slow-100", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}),
+    );
     assert!(start.elapsed() >= Duration::from_millis(500));
     assert_eq!(reply.json()["content"][0]["text"], "echo: x");
 }
@@ -498,7 +558,11 @@ fn reset_stream_ends_without_the_last_chunk() {
     assert_eq!(response.status(), 200);
     assert!(response.into_body().read_to_string().is_err());
 
-    let mut stream = raw_post(mock.addr(), "/v1/responses", &json!({"model": "mock-reset", "input": "x"}));
+    let mut stream = raw_post(
+        mock.addr(),
+        "/v1/responses",
+        &json!({"model": "mock-reset", "input": "x"}),
+    );
     assert!(read_all(&mut stream).is_empty());
 }
 
@@ -540,7 +604,11 @@ fn garbage_answers() {
     assert_eq!(reply.header("content-type"), Some("application/json"));
     assert!(serde_json::from_str::<Value>(&reply.body).is_err());
 
-    let reply = post(&mock, "/v1/messages", &with_stream(chat("mock-garbage", "x")));
+    let reply = post(
+        &mock,
+        "/v1/messages",
+        &with_stream(chat("mock-garbage", "x")),
+    );
     assert_eq!(reply.status, 200);
     assert_eq!(reply.header("content-type"), Some("text/event-stream"));
     let data_lines: Vec<&str> = reply
@@ -549,13 +617,22 @@ fn garbage_answers() {
         .filter_map(|l| l.strip_prefix("data: "))
         .collect();
     assert!(data_lines.len() >= 3);
-    assert!(data_lines.iter().all(|d| serde_json::from_str::<Value>(d).is_err()));
+    assert!(
+        data_lines
+            .iter()
+            .all(|d| serde_json::from_str::<Value>(d).is_err())
+    );
 }
 
 #[test]
 fn long_answers_have_the_exact_size() {
     let mock = MockUpstream::start().unwrap();
-    let body = post(&mock, "/v1/chat/completions", &chat("mock-long-100000", "x")).json();
+    let body = post(
+        &mock,
+        "/v1/chat/completions",
+        &chat("mock-long-100000", "x"),
+    )
+    .json();
     let text = body["choices"][0]["message"]["content"].as_str().unwrap();
     assert_eq!(text.len(), 100_000);
 
@@ -586,7 +663,11 @@ async fn runs_inside_a_current_thread_runtime() {
     let mock = MockUpstream::start().unwrap();
     let url = format!("{}/v1/models/x", mock.base_url());
     let status = tokio::task::spawn_blocking(move || {
-        agent(Duration::from_secs(10)).get(url).call().unwrap().status()
+        agent(Duration::from_secs(10))
+            .get(url)
+            .call()
+            .unwrap()
+            .status()
     })
     .await
     .unwrap();
@@ -600,7 +681,11 @@ async fn runs_inside_a_multi_thread_runtime() {
     let mock = MockUpstream::start().unwrap();
     let url = format!("{}/v1/models", mock.base_url());
     let status = tokio::task::spawn_blocking(move || {
-        agent(Duration::from_secs(10)).get(url).call().unwrap().status()
+        agent(Duration::from_secs(10))
+            .get(url)
+            .call()
+            .unwrap()
+            .status()
     })
     .await
     .unwrap();
@@ -619,12 +704,19 @@ fn binary_prints_its_address_and_serves() {
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
         .unwrap();
-    let addr = line.trim().strip_prefix("listening on ").unwrap().to_owned();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_owned();
     let response = agent(Duration::from_secs(10))
         .post(format!("http://{addr}/v1/chat/completions"))
         .send(chat("gpt-4o", "bin").to_string());
     child.kill().unwrap();
     child.wait().unwrap();
     let reply = into_reply(response.unwrap());
-    assert_eq!(reply.json()["choices"][0]["message"]["content"], "echo: bin");
+    assert_eq!(
+        reply.json()["choices"][0]["message"]["content"],
+        "echo: bin"
+    );
 }

@@ -320,7 +320,13 @@ async fn get_related(
         Ok::<_, llmtrail_ledger::LedgerError>(Some(out))
     })
     .await
-    .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "read task failed"))?
+    .map_err(|_| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "read task failed",
+        )
+    })?
     .map_err(|e| {
         tracing::error!(error = %e, "related read failed");
         ApiError::new(

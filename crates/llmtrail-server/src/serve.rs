@@ -18,9 +18,9 @@ use llmtrail_ledger::keys::{Keys, MASTER_KEY_ENV};
 use llmtrail_ledger::{Ledger, LedgerError};
 
 use crate::api::{AppState, PeerAddr, router};
-use crate::links::{Indexed, Links};
 use crate::auth::{AuthError, Tokens};
 use crate::config::Config;
+use crate::links::{Indexed, Links};
 
 /// Errors starting or running the server.
 #[derive(Debug, thiserror::Error)]
@@ -191,9 +191,16 @@ async fn serve_connections(listener: tokio::net::TcpListener, app: axum::Router,
                 };
                 let _ = stream.set_nodelay(true);
                 let app = app.clone();
+                let limit = config.max_header_bytes;
                 let service = hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
                     req.extensions_mut().insert(PeerAddr(peer));
-                    app.clone().oneshot(req)
+                    let app = app.clone();
+                    async move {
+                        if head_len(&req) > limit {
+                            return Ok(head_too_large(limit));
+                        }
+                        app.oneshot(req).await
+                    }
                 });
                 let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
                 tokio::spawn(async move {
@@ -210,6 +217,28 @@ async fn serve_connections(listener: tokio::net::TcpListener, app: axum::Router,
             tracing::warn!("connections still open after 30 s; closing them");
         }
     }
+}
+
+/// Bytes of the request head as sent: request line and header lines. hyper's buffer limit
+/// bounds memory, but a head that arrives in one read can pass it, so the limit is checked
+/// here too.
+fn head_len<B>(req: &http::Request<B>) -> usize {
+    let line = req.method().as_str().len() + req.uri().to_string().len() + 12;
+    req.headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum::<usize>()
+        + line
+}
+
+fn head_too_large(limit: usize) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    crate::error::ApiError::new(
+        http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "headers_too_large",
+        format!("the request line and headers exceed the limit of {limit} bytes"),
+    )
+    .into_response()
 }
 
 async fn shutdown_signal() {

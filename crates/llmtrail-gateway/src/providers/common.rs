@@ -262,8 +262,10 @@ impl<'a> RequestParts<'a> {
     ) -> Self {
         let mut body = LlmRequest::new("", model);
         body.operation = Some(operation.to_owned());
-        body.attributes
-            .insert(API_ATTRIBUTE.to_owned(), Value::String(api.as_str().to_owned()));
+        body.attributes.insert(
+            API_ATTRIBUTE.to_owned(),
+            Value::String(api.as_str().to_owned()),
+        );
         RequestParts {
             obj,
             body,
