@@ -19,6 +19,8 @@
 
 mod anthropic;
 mod common;
+#[cfg(test)]
+mod fixtures;
 mod openai;
 mod openai_responses;
 pub mod sse;

@@ -558,3 +558,469 @@ impl ResponsesStream {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::fixtures::{RESPONSES_STREAM, cut_before};
+    use super::super::{Api, parse_request, parse_response, parse_stream};
+    use super::*;
+
+    fn text(content: &str) -> Part {
+        Part::Text {
+            content: content.to_owned(),
+        }
+    }
+
+    fn message(role: &str, parts: Vec<Part>) -> Message {
+        Message {
+            role: role.to_owned(),
+            name: None,
+            parts,
+            finish_reason: None,
+        }
+    }
+
+    fn request_fixture() -> Value {
+        json!({
+            "model": "gpt-5",
+            "instructions": "You are a careful assistant.",
+            "input": [
+                {"role": "user", "content": "Plan a trip."},
+                {"type": "message", "role": "user", "content": [
+                    {"type": "input_text", "text": "Use this map"},
+                    {"type": "input_image", "image_url": "data:image/jpeg;base64,/9j/4AAQ", "detail": "auto"},
+                    {"type": "input_image", "image_url": "https://example.com/map.png"},
+                    {"type": "input_image", "file_id": "file-img1"},
+                    {"type": "input_file", "file_id": "file-pdf1"},
+                    {"type": "input_file", "filename": "notes.pdf", "file_data": "data:application/pdf;base64,JVBERi0="}
+                ]},
+                {"type": "reasoning", "id": "rs_1", "summary": [{"type": "summary_text", "text": "Need weather first."}], "encrypted_content": "gAAAA"},
+                {"type": "function_call", "id": "fc_1", "call_id": "call_w", "name": "get_weather", "arguments": "{\"city\":\"Rome\"}"},
+                {"type": "function_call_output", "call_id": "call_w", "output": "{\"temp\":21}"},
+                {"type": "web_search_call", "id": "ws_1", "status": "completed"},
+                {"type": "message", "role": "assistant", "id": "msg_0", "status": "completed",
+                 "content": [{"type": "output_text", "text": "It is 21°C.", "annotations": []}]}
+            ],
+            "tools": [
+                {"type": "function", "name": "get_weather", "description": "Weather by city", "parameters": {"type": "object"}, "strict": true},
+                {"type": "web_search_preview"},
+                {"type": "mcp", "server_label": "deepwiki", "server_url": "https://mcp.deepwiki.com/mcp",
+                 "headers": {"Authorization": "Bearer secret-token"}}
+            ],
+            "max_output_tokens": 1000,
+            "temperature": 1.0,
+            "top_p": 1,
+            "stream": false,
+            "user": "u-77",
+            "store": false,
+            "reasoning": {"effort": "medium", "summary": "auto"},
+            "text": {"format": {"type": "text"}},
+            "previous_response_id": "resp_0",
+            "conversation": {"id": "conv_123"},
+            "tool_choice": "auto",
+            "prompt": {"id": "pmpt_1", "variables": {"city": "Rome"}}
+        })
+    }
+
+    #[test]
+    fn responses_requests_read_items_instructions_and_tools() {
+        let parsed = parse_request(Api::OpenAiResponses, &request_fixture()).unwrap();
+        let body = &parsed.body;
+        assert_eq!(body.model, "gpt-5");
+        assert_eq!(body.operation.as_deref(), Some("chat"));
+        assert_eq!(body.conversation_id.as_deref(), Some("conv_123"));
+        assert_eq!(
+            body.system_instructions,
+            vec![text("You are a careful assistant.")]
+        );
+        assert_eq!(parsed.user.as_deref(), Some("u-77"));
+        assert!(!parsed.stream);
+        assert_eq!(
+            body.messages,
+            vec![
+                message("user", vec![text("Plan a trip.")]),
+                message(
+                    "user",
+                    vec![
+                        text("Use this map"),
+                        Part::Blob {
+                            mime_type: Some("image/jpeg".into()),
+                            modality: Some("image".into()),
+                            content: "/9j/4AAQ".into(),
+                        },
+                        Part::Uri {
+                            mime_type: None,
+                            modality: Some("image".into()),
+                            uri: "https://example.com/map.png".into(),
+                        },
+                        Part::File {
+                            mime_type: None,
+                            modality: Some("image".into()),
+                            file_id: "file-img1".into(),
+                        },
+                        Part::File {
+                            mime_type: None,
+                            modality: Some("document".into()),
+                            file_id: "file-pdf1".into(),
+                        },
+                        Part::Blob {
+                            mime_type: Some("application/pdf".into()),
+                            modality: Some("document".into()),
+                            content: "JVBERi0=".into(),
+                        },
+                    ]
+                ),
+                message(
+                    "assistant",
+                    vec![Part::Reasoning {
+                        content: "Need weather first.".into()
+                    }]
+                ),
+                message(
+                    "assistant",
+                    vec![Part::ToolCall {
+                        id: Some("call_w".into()),
+                        name: "get_weather".into(),
+                        arguments: Some(json!({"city": "Rome"})),
+                    }]
+                ),
+                message(
+                    "tool",
+                    vec![Part::ToolCallResponse {
+                        id: Some("call_w".into()),
+                        response: json!("{\"temp\":21}"),
+                    }]
+                ),
+                message("assistant", vec![text("It is 21°C.")]),
+            ]
+        );
+        assert_eq!(
+            parsed.tool_results,
+            vec![ToolResult {
+                call_id: Some("call_w".into()),
+                name: Some("get_weather".into()),
+                arguments: Some(json!({"city": "Rome"})),
+                result: json!("{\"temp\":21}"),
+                is_error: false,
+            }]
+        );
+        assert_eq!(
+            body.tool_definitions,
+            vec![
+                ToolDefinition {
+                    tool_type: "function".into(),
+                    name: "get_weather".into(),
+                    description: Some("Weather by city".into()),
+                    parameters: Some(json!({"type": "object"})),
+                },
+                ToolDefinition {
+                    tool_type: "web_search_preview".into(),
+                    name: "web_search_preview".into(),
+                    description: None,
+                    parameters: None,
+                },
+                ToolDefinition {
+                    tool_type: "mcp".into(),
+                    name: "deepwiki".into(),
+                    description: None,
+                    parameters: None,
+                },
+            ]
+        );
+        let p = &body.parameters;
+        assert_eq!(p.max_tokens, Some(1000));
+        assert_eq!(p.temperature, Some(1.0));
+        assert_eq!(p.top_p, Some(1.0));
+        assert!(!p.stream);
+        assert_eq!(
+            Value::Object(p.extra.clone()),
+            json!({
+                "store": false,
+                "reasoning": {"effort": "medium", "summary": "auto"},
+                "text": {"format": {"type": "text"}},
+                "previous_response_id": "resp_0",
+                "tool_choice": "auto"
+            })
+        );
+        assert_eq!(
+            Value::Object(body.attributes.clone()),
+            json!({"llmtrail.api": "openai.responses"})
+        );
+        // The MCP server's credentials go nowhere.
+        let everything = format!("{parsed:?}");
+        assert!(!everything.contains("secret-token"));
+    }
+
+    #[test]
+    fn a_string_input_is_one_user_message() {
+        let parsed = parse_request(
+            Api::OpenAiResponses,
+            &json!({"model": "gpt-5", "input": "Tell me a joke", "stream": true}),
+        )
+        .unwrap();
+        assert_eq!(
+            parsed.body.messages,
+            vec![Message::text("user", "Tell me a joke")]
+        );
+        assert!(parsed.stream);
+        assert!(parsed.body.parameters.stream);
+
+        let odd = parse_request(
+            Api::OpenAiResponses,
+            &json!({"model": "gpt-5", "input": [{"id": "x"}, 3], "instructions": ["a"]}),
+        )
+        .unwrap();
+        assert_eq!(
+            odd.body.attributes["llmtrail.parse_error"],
+            "`instructions` is not a string"
+        );
+        assert!(odd.body.messages.is_empty());
+    }
+
+    #[test]
+    fn responses_bodies_give_one_assistant_message() {
+        let body = br#"{
+            "id": "resp_1", "object": "response", "status": "completed", "model": "gpt-5-2025-08-07",
+            "error": null, "incomplete_details": null,
+            "output": [
+                {"type": "reasoning", "id": "rs_1", "summary": [{"type": "summary_text", "text": "Checking weather."}]},
+                {"type": "function_call", "id": "fc_1", "call_id": "call_w", "name": "get_weather", "arguments": "{\"city\":\"Rome\"}", "status": "completed"},
+                {"type": "web_search_call", "id": "ws_1", "status": "completed"},
+                {"type": "message", "id": "msg_1", "role": "assistant", "status": "completed", "content": [
+                    {"type": "output_text", "text": "Let me look.", "annotations": []},
+                    {"type": "refusal", "refusal": "No."}
+                ]}
+            ],
+            "usage": {"input_tokens": 300, "input_tokens_details": {"cached_tokens": 128},
+                      "output_tokens": 80, "output_tokens_details": {"reasoning_tokens": 40}, "total_tokens": 380}
+        }"#;
+        let mut reply = message(
+            "assistant",
+            vec![
+                Part::Reasoning {
+                    content: "Checking weather.".into(),
+                },
+                Part::ToolCall {
+                    id: Some("call_w".into()),
+                    name: "get_weather".into(),
+                    arguments: Some(json!({"city": "Rome"})),
+                },
+                text("Let me look."),
+                text("No."),
+            ],
+        );
+        reply.finish_reason = Some("completed".into());
+        assert_eq!(
+            parse_response(Api::OpenAiResponses, body),
+            ParsedResponse {
+                response_id: Some("resp_1".into()),
+                response_model: Some("gpt-5-2025-08-07".into()),
+                finish_reasons: vec!["completed".into()],
+                usage: Some(Usage {
+                    input_tokens: 300,
+                    output_tokens: 80,
+                    total_tokens: Some(380),
+                    cache_read_input_tokens: Some(128),
+                    cache_creation_input_tokens: None,
+                    reasoning_output_tokens: Some(40),
+                }),
+                output_messages: vec![reply],
+                error: None,
+                error_message: None,
+                complete: true,
+                parse_error: None,
+            }
+        );
+    }
+
+    #[test]
+    fn incomplete_and_failed_responses() {
+        let incomplete = parse_response(
+            Api::OpenAiResponses,
+            br#"{"id": "resp_2", "status": "incomplete", "incomplete_details": {"reason": "max_output_tokens"},
+                 "model": "gpt-5", "output": [{"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Partial"}]}]}"#,
+        );
+        assert_eq!(
+            incomplete.finish_reasons,
+            vec!["max_output_tokens".to_owned()]
+        );
+        assert_eq!(
+            incomplete.output_messages[0].finish_reason.as_deref(),
+            Some("max_output_tokens")
+        );
+        assert_eq!(incomplete.output_messages[0].parts, vec![text("Partial")]);
+
+        let failed = parse_response(
+            Api::OpenAiResponses,
+            br#"{"id": "resp_3", "status": "failed", "error": {"code": "server_error", "message": "Something went wrong"}, "output": []}"#,
+        );
+        assert_eq!(
+            failed.error,
+            Some(ResponseError {
+                error_type: "error".into(),
+                code: Some("server_error".into())
+            })
+        );
+        assert_eq!(
+            failed.error_message.as_deref(),
+            Some("Something went wrong")
+        );
+        assert_eq!(failed.finish_reasons, vec!["failed".to_owned()]);
+        assert!(failed.output_messages.is_empty());
+        assert_eq!(failed.parse_error, None);
+    }
+
+    fn stream_message(parts: Vec<Part>, finish_reason: Option<&str>) -> Message {
+        Message {
+            role: "assistant".into(),
+            name: None,
+            parts,
+            finish_reason: finish_reason.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn responses_streams_prefer_the_terminal_response() {
+        let parsed = parse_stream(Api::OpenAiResponses, RESPONSES_STREAM.as_bytes());
+        assert_eq!(
+            parsed,
+            ParsedResponse {
+                response_id: Some("resp_s".into()),
+                response_model: Some("gpt-5-2025-08-07".into()),
+                finish_reasons: vec!["completed".into()],
+                usage: Some(Usage {
+                    input_tokens: 10,
+                    output_tokens: 5,
+                    total_tokens: Some(15),
+                    cache_read_input_tokens: Some(0),
+                    cache_creation_input_tokens: None,
+                    reasoning_output_tokens: Some(0),
+                }),
+                output_messages: vec![stream_message(
+                    vec![
+                        text("Hello world"),
+                        Part::ToolCall {
+                            id: Some("call_1".into()),
+                            name: "lookup".into(),
+                            arguments: Some(json!({"q": "rust"})),
+                        }
+                    ],
+                    Some("completed")
+                )],
+                error: None,
+                error_message: None,
+                complete: true,
+                parse_error: None,
+            }
+        );
+    }
+
+    #[test]
+    fn cut_off_responses_streams_fall_back_to_the_deltas() {
+        let cut = cut_before(RESPONSES_STREAM, "event: response.completed");
+        assert_eq!(
+            parse_stream(Api::OpenAiResponses, cut.as_bytes()),
+            ParsedResponse {
+                response_id: Some("resp_s".into()),
+                response_model: Some("gpt-5".into()),
+                output_messages: vec![stream_message(
+                    vec![
+                        text("Hello world"),
+                        Part::ToolCall {
+                            id: Some("call_1".into()),
+                            name: "lookup".into(),
+                            arguments: Some(json!({"q": "rust"})),
+                        }
+                    ],
+                    None
+                )],
+                complete: false,
+                ..ParsedResponse::default()
+            }
+        );
+        // Cut in the middle of the arguments: what arrived stays, as text.
+        let cut = cut_before(
+            RESPONSES_STREAM,
+            "event: response.function_call_arguments.delta\ndata: {\"type\":\"response.function_call_arguments.delta\",\"sequence_number\":8",
+        );
+        let parsed = parse_stream(Api::OpenAiResponses, cut.as_bytes());
+        assert_eq!(
+            parsed.output_messages[0].parts[1],
+            Part::ToolCall {
+                id: Some("call_1".into()),
+                name: "lookup".into(),
+                arguments: Some(json!("{\"q\":")),
+            }
+        );
+        assert!(!parsed.complete);
+    }
+
+    #[test]
+    fn output_item_done_events_replace_the_deltas() {
+        let body = concat!(
+            "data: {\"type\":\"response.output_item.added\",\"output_index\":0,\"item\":{\"type\":\"message\",\"role\":\"assistant\",\"content\":[]}}\n\n",
+            "data: {\"type\":\"response.output_text.delta\",\"output_index\":0,\"content_index\":0,\"delta\":\"Hel\"}\n\n",
+            "data: {\"type\":\"response.output_item.done\",\"output_index\":0,\"item\":{\"type\":\"message\",\"role\":\"assistant\",\"content\":[{\"type\":\"output_text\",\"text\":\"Hello!\"}]}}\n\n",
+            "data: {\"type\":\"response.reasoning_summary_text.delta\",\"output_index\":1,\"summary_index\":0,\"delta\":\"Thinking\"}\n\n",
+        );
+        let parsed = parse_stream(Api::OpenAiResponses, body.as_bytes());
+        assert_eq!(
+            parsed.output_messages,
+            vec![stream_message(
+                vec![
+                    text("Hello!"),
+                    Part::Reasoning {
+                        content: "Thinking".into()
+                    }
+                ],
+                None
+            )]
+        );
+    }
+
+    #[test]
+    fn responses_stream_errors_and_failures() {
+        let body = "event: error\n\
+                    data: {\"type\":\"error\",\"code\":\"rate_limit_exceeded\",\"message\":\"Slow down\",\"param\":null,\"sequence_number\":3}\n\n";
+        let parsed = parse_stream(Api::OpenAiResponses, body.as_bytes());
+        assert_eq!(
+            parsed.error,
+            Some(ResponseError {
+                error_type: "error".into(),
+                code: Some("rate_limit_exceeded".into())
+            })
+        );
+        assert_eq!(parsed.error_message.as_deref(), Some("Slow down"));
+        assert!(!parsed.complete);
+
+        let body = "event: response.failed\n\
+                    data: {\"type\":\"response.failed\",\"response\":{\"id\":\"resp_f\",\"status\":\"failed\",\"model\":\"gpt-5\",\"output\":[],\"error\":{\"code\":\"server_error\",\"message\":\"oops\"}}}\n\n";
+        let parsed = parse_stream(Api::OpenAiResponses, body.as_bytes());
+        assert!(parsed.complete);
+        assert_eq!(parsed.response_id.as_deref(), Some("resp_f"));
+        assert_eq!(parsed.finish_reasons, vec!["failed".to_owned()]);
+        assert_eq!(parsed.error.unwrap().code.as_deref(), Some("server_error"));
+        assert_eq!(parsed.error_message.as_deref(), Some("oops"));
+    }
+
+    #[test]
+    fn responses_stream_garbage_is_noted() {
+        let body = format!("data: <<<\n\n{RESPONSES_STREAM}");
+        let parsed = parse_stream(Api::OpenAiResponses, body.as_bytes());
+        assert_eq!(
+            parsed.parse_error.as_deref(),
+            Some("event data is not JSON")
+        );
+        assert!(parsed.complete);
+        assert_eq!(parsed.output_messages[0].parts[0], text("Hello world"));
+
+        let body = "data: {\"type\":\"response.output_text.delta\",\"delta\":\"x\"}\n\n";
+        let parsed = parse_stream(Api::OpenAiResponses, body.as_bytes());
+        assert_eq!(
+            parsed.parse_error.as_deref(),
+            Some("item event has no `output_index`")
+        );
+    }
+}
