@@ -1,7 +1,12 @@
 # llmtrail — build, test and lint entry points. `make test` is what CI runs.
 CARGO ?= cargo
 
-.PHONY: all build release test lint audit fmt bench schema
+.PHONY: all build release test lint audit fmt bench schema venv
+
+# The official provider SDKs for the interop tests live in a venv of the project's own.
+PYTHON ?= python3
+VENV := .venv
+INTEROP_REQUIREMENTS := crates/llmtrail/tests/interop/requirements.txt
 
 all: build
 
@@ -13,11 +18,18 @@ release:
 
 # Everything the tests need is built or installed here; nothing is assumed on the machine
 # beyond the Rust toolchain.
-test:
+test: venv
 	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace --lib --bins --tests
 	$(CARGO) test --workspace --doc
 	$(CARGO) check --workspace --benches
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: $(INTEROP_REQUIREMENTS)
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r $(INTEROP_REQUIREMENTS)
+	touch $@
 
 lint:
 	$(CARGO) fmt --all --check

@@ -313,7 +313,11 @@ impl Reply {
     }
 
     fn json(self, status: StatusCode, body: &Value) -> Response<MockBody> {
-        self.raw(status, "application/json", MockBody::full(body.to_string()))
+        self.raw(
+            status,
+            "application/json",
+            MockBody::full(sse::to_json(body)),
+        )
     }
 
     fn error(self, status: StatusCode, message: &str) -> Response<MockBody> {

@@ -19,12 +19,27 @@ pub(crate) struct Chunk {
 impl Chunk {
     /// Frames `payload` as a `data:` line without an event name (OpenAI Chat Completions).
     pub(crate) fn data(payload: &Value, content: bool) -> Self {
-        Self::raw(format!("data: {payload}\n\n"), content)
+        Self::framed(b"data: ", payload, content)
     }
 
     /// Frames `payload` under the event name `event` (OpenAI Responses, Anthropic).
     pub(crate) fn event(event: &str, payload: &Value, content: bool) -> Self {
-        Self::raw(format!("event: {event}\ndata: {payload}\n\n"), content)
+        let mut prefix = Vec::with_capacity(event.len() + 14);
+        prefix.extend_from_slice(b"event: ");
+        prefix.extend_from_slice(event.as_bytes());
+        prefix.extend_from_slice(b"\ndata: ");
+        Self::framed(&prefix, payload, content)
+    }
+
+    fn framed(prefix: &[u8], payload: &Value, content: bool) -> Self {
+        let mut data = Vec::with_capacity(prefix.len() + 256);
+        data.extend_from_slice(prefix);
+        data.extend_from_slice(&to_json(payload));
+        data.extend_from_slice(b"\n\n");
+        Self {
+            data: Bytes::from(data),
+            content,
+        }
     }
 
     /// Takes already framed text.
@@ -34,6 +49,12 @@ impl Chunk {
             content,
         }
     }
+}
+
+/// Serializes `value` without going through `fmt` (it is measurably faster than `to_string`).
+pub(crate) fn to_json(value: &Value) -> Vec<u8> {
+    // Serializing a `Value` into memory cannot fail: its map keys are always strings.
+    serde_json::to_vec(value).unwrap_or_else(|_| value.to_string().into_bytes())
 }
 
 /// Returns the body of a `mock-garbage` stream: `data:` lines that are not JSON, a line that is

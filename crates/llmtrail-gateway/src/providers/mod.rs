@@ -391,7 +391,438 @@ fn without_events(api: Api, body: &[u8]) -> ParsedResponse {
         return parse_response(api, json);
     }
     ParsedResponse {
-        parse_error: Some(NO_EVENTS.to_owned()),
+        parse_error: (!starts_like_event_stream(body)).then(|| NO_EVENTS.to_owned()),
         ..ParsedResponse::default()
+    }
+}
+
+/// Whether the first line of `body` is (or could be the start of) an event-stream field or
+/// comment: then a body without events is a stream cut off early, not something else.
+fn starts_like_event_stream(body: &[u8]) -> bool {
+    let body = body
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .and_then(|start| body.get(start..))
+        .unwrap_or_default();
+    let line_end = memchr::memchr2(b'\r', b'\n', body).unwrap_or(body.len());
+    let line = body.get(..line_end).unwrap_or_default();
+    if line.first() == Some(&b':') {
+        return true;
+    }
+    let name = line.split(|&b| b == b':').next().unwrap_or_default();
+    // A name cut off by the end of the body may be the start of a field name.
+    let whole_name = line.contains(&b':') || line_end < body.len();
+    [b"data".as_slice(), b"event", b"id", b"retry"]
+        .iter()
+        .any(|field| name == *field || (!whole_name && field.starts_with(name)))
+}
+
+#[cfg(test)]
+mod tests {
+    use llmtrail_core::{Event, LlmResponse, ResponseStatus};
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::fixtures::STREAMS;
+    use super::*;
+
+    const ALL_APIS: [Api; 5] = [
+        Api::OpenAiChat,
+        Api::OpenAiResponses,
+        Api::OpenAiEmbeddings,
+        Api::OpenAiModels,
+        Api::AnthropicMessages,
+    ];
+
+    #[test]
+    fn api_names() {
+        let names: Vec<&str> = ALL_APIS.iter().map(|api| api.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "openai.chat_completions",
+                "openai.responses",
+                "openai.embeddings",
+                "openai.models",
+                "anthropic.messages"
+            ]
+        );
+    }
+
+    #[test]
+    fn json_answers_to_stream_requests_are_read_as_json() {
+        let body = b"\n{\n  \"error\": {\n    \"message\": \"Incorrect API key provided.\",\n    \"type\": \"invalid_request_error\",\n    \"code\": \"invalid_api_key\"\n  }\n}\n";
+        let expected = ParsedResponse {
+            error: Some(ResponseError {
+                error_type: "invalid_request_error".into(),
+                code: Some("invalid_api_key".into()),
+            }),
+            error_message: Some("Incorrect API key provided.".into()),
+            complete: true,
+            ..ParsedResponse::default()
+        };
+        assert_eq!(parse_stream(Api::OpenAiChat, body), expected);
+        let mut parser = StreamParser::new(Api::OpenAiChat);
+        for byte in body {
+            parser.push(std::slice::from_ref(byte));
+        }
+        assert_eq!(parser.finish(), expected);
+    }
+
+    #[test]
+    fn stream_bodies_without_events() {
+        assert_eq!(
+            parse_stream(Api::OpenAiChat, b""),
+            ParsedResponse::default()
+        );
+        assert_eq!(
+            parse_stream(Api::OpenAiChat, b" \r\n"),
+            ParsedResponse::default()
+        );
+        let cut_json = parse_stream(Api::AnthropicMessages, b"{\"type\": \"error\", \"err");
+        assert_eq!(cut_json.parse_error.as_deref(), Some(NO_EVENTS));
+        assert!(!cut_json.complete);
+        let text = parse_stream(Api::OpenAiResponses, b"upstream connect error\n");
+        assert_eq!(text.parse_error.as_deref(), Some(NO_EVENTS));
+        let html = parse_stream(Api::OpenAiChat, b"<html><body>502</body></html>");
+        assert_eq!(html.parse_error.as_deref(), Some(NO_EVENTS));
+        // A stream cut before its first event is incomplete, not garbage.
+        for cut in [
+            "d",
+            "\r\nda",
+            "data",
+            "data: {\"id\"",
+            "event: message_start\n",
+            ": ping",
+            "retr",
+        ] {
+            let parsed = parse_stream(Api::AnthropicMessages, cut.as_bytes());
+            assert_eq!(parsed, ParsedResponse::default(), "{cut:?}");
+        }
+        assert_eq!(
+            parse_stream(Api::OpenAiChat, b"datum: x\n")
+                .parse_error
+                .as_deref(),
+            Some(NO_EVENTS)
+        );
+
+        let mut big = StreamParser::new(Api::OpenAiChat);
+        big.push(&vec![b'x'; JSON_FALLBACK_LIMIT + 1]);
+        assert_eq!(big.finish().parse_error.as_deref(), Some(NO_EVENTS));
+
+        let not_streaming = parse_stream(Api::OpenAiEmbeddings, b"data: {}\n\n");
+        assert_eq!(
+            not_streaming.parse_error.as_deref(),
+            Some("this API does not stream")
+        );
+    }
+
+    #[test]
+    fn streams_complete_only_at_their_terminal_event_and_every_cut_parses_cleanly() {
+        for (api, stream) in STREAMS {
+            let body = stream.as_bytes();
+            for end in 0..body.len() {
+                let parsed = parse_stream(*api, &body[..end]);
+                assert!(!parsed.complete, "{api:?} cut at {end} claims completion");
+                assert_eq!(parsed.parse_error, None, "{api:?} cut at {end}");
+            }
+            let whole = parse_stream(*api, body);
+            assert!(whole.complete, "{api:?}");
+            assert_eq!(whole.parse_error, None);
+        }
+    }
+
+    #[test]
+    fn chunked_streams_read_like_whole_ones() {
+        for (api, stream) in STREAMS {
+            let body = stream.as_bytes();
+            let whole = parse_stream(*api, body);
+            let mut parser = StreamParser::new(*api);
+            for byte in body {
+                parser.push(std::slice::from_ref(byte));
+            }
+            assert_eq!(parser.finish(), whole, "{api:?} byte by byte");
+            for split in 0..=body.len() {
+                let mut parser = StreamParser::new(*api);
+                parser.push(&body[..split]);
+                parser.push(&body[split..]);
+                assert_eq!(parser.finish(), whole, "{api:?} split at {split}");
+            }
+        }
+    }
+
+    /// What the parsers produce must be accepted by the event model as is.
+    fn assert_valid_events(parsed_request: &ParsedRequest, parsed: &ParsedResponse) {
+        let mut request = parsed_request.body.clone();
+        request.provider = "test".to_owned();
+        let event = Event::new(request);
+        let back = Event::from_value(event.to_value()).unwrap();
+        assert_eq!(back, event);
+
+        let mut response = LlmResponse::new(ResponseStatus::Ok);
+        response.response_id.clone_from(&parsed.response_id);
+        response.response_model.clone_from(&parsed.response_model);
+        response.finish_reasons.clone_from(&parsed.finish_reasons);
+        response.usage = parsed.usage;
+        response.output_messages.clone_from(&parsed.output_messages);
+        response.error.clone_from(&parsed.error);
+        response.error_message.clone_from(&parsed.error_message);
+        let event = Event::new(response);
+        let back = Event::from_value(event.to_value()).unwrap();
+        assert_eq!(back, event);
+    }
+
+    #[test]
+    fn parsed_exchanges_are_valid_events() {
+        let requests = [
+            (
+                Api::OpenAiChat,
+                json!({"model": "gpt-4o", "messages": [
+                    {"role": "assistant", "tool_calls": [{"id": "c", "function": {"name": "f", "arguments": "{}"}}]},
+                    {"role": "tool", "tool_call_id": "c", "content": null}
+                ], "temperature": 0.5, "stop": ["x"]}),
+            ),
+            (
+                Api::OpenAiResponses,
+                json!({"model": "gpt-5", "input": "hi", "instructions": "be nice"}),
+            ),
+            (
+                Api::AnthropicMessages,
+                json!({"model": "claude", "max_tokens": 5, "system": "s", "messages": [{"role": "user", "content": "hi"}]}),
+            ),
+            (
+                Api::OpenAiEmbeddings,
+                json!({"model": "e", "input": ["a", "b"]}),
+            ),
+            (Api::OpenAiModels, Value::Null),
+        ];
+        for (api, request) in requests {
+            let parsed_request = parse_request(api, &request).unwrap();
+            for (stream_api, stream) in STREAMS {
+                if *stream_api == api {
+                    assert_valid_events(&parsed_request, &parse_stream(api, stream.as_bytes()));
+                }
+            }
+            assert_valid_events(&parsed_request, &parse_response(api, b"{}"));
+        }
+    }
+
+    const KEYS: &[&str] = &[
+        "type",
+        "role",
+        "content",
+        "text",
+        "model",
+        "messages",
+        "input",
+        "choices",
+        "delta",
+        "index",
+        "tool_calls",
+        "function",
+        "name",
+        "arguments",
+        "id",
+        "call_id",
+        "output",
+        "output_index",
+        "content_index",
+        "item",
+        "response",
+        "usage",
+        "error",
+        "message",
+        "content_block",
+        "partial_json",
+        "source",
+        "data",
+        "url",
+        "image_url",
+        "tool_use_id",
+        "tool_call_id",
+        "stop",
+        "temperature",
+        "tools",
+        "system",
+        "metadata",
+        "user_id",
+        "status",
+        "summary",
+        "finish_reason",
+        "stop_reason",
+        "prompt_tokens",
+        "input_tokens",
+        "file",
+        "file_id",
+        "file_data",
+        "input_audio",
+        "instructions",
+        "conversation",
+        "user",
+        "max_tokens",
+        "n",
+        "stream",
+        "thinking",
+        "input_schema",
+        "parameters",
+        "refusal",
+    ];
+
+    const WORDS: &[&str] = &[
+        "message",
+        "text",
+        "tool_use",
+        "tool_result",
+        "thinking",
+        "image",
+        "document",
+        "base64",
+        "url",
+        "file",
+        "content",
+        "image_url",
+        "input_audio",
+        "refusal",
+        "function",
+        "custom",
+        "tool",
+        "assistant",
+        "user",
+        "system",
+        "function_call",
+        "function_call_output",
+        "reasoning",
+        "input_text",
+        "input_image",
+        "input_file",
+        "output_text",
+        "message_start",
+        "content_block_start",
+        "content_block_delta",
+        "message_delta",
+        "message_stop",
+        "text_delta",
+        "input_json_delta",
+        "thinking_delta",
+        "response.created",
+        "response.output_item.added",
+        "response.output_item.done",
+        "response.output_text.delta",
+        "response.function_call_arguments.delta",
+        "response.completed",
+        "response.failed",
+        "error",
+        "[DONE]",
+        "{\"a\":",
+        "data:x,y",
+        "data:image/png;base64,AA",
+        "",
+    ];
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            (0u64..4).prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            proptest::sample::select(WORDS).prop_map(Value::from),
+            "\\PC{0,8}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(5, 96, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                proptest::collection::btree_map(proptest::sample::select(KEYS), inner, 0..7)
+                    .prop_map(|map| {
+                        Value::Object(map.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
+                    }),
+            ]
+        })
+    }
+
+    fn api() -> impl Strategy<Value = Api> {
+        proptest::sample::select(ALL_APIS.to_vec())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(api in api(), body in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let response = parse_response(api, &body);
+            prop_assert!(response.complete);
+            let _ = parse_stream(api, &body);
+        }
+
+        #[test]
+        fn provider_shaped_json_never_panics_and_makes_valid_events(
+            api in api(),
+            request in json_value(),
+            events in proptest::collection::vec(json_value(), 0..8),
+            cut in any::<proptest::sample::Index>(),
+        ) {
+            let mut request = request;
+            if let Value::Object(map) = &mut request {
+                map.insert("model".to_owned(), json!("m"));
+            }
+            let parsed_request = parse_request(api, &request);
+            let response = serde_json::to_vec(&events.first().cloned().unwrap_or_default()).unwrap();
+            let parsed_response = parse_response(api, &response);
+            let mut stream = String::new();
+            for event in &events {
+                stream.push_str("data: ");
+                stream.push_str(&event.to_string());
+                stream.push_str("\n\n");
+            }
+            let parsed_stream = parse_stream(api, stream.as_bytes());
+            let _ = parse_stream(api, &stream.as_bytes()[..cut.index(stream.len() + 1)]);
+            if let Ok(parsed_request) = parsed_request {
+                for key in parsed_request.body.parameters.extra.keys() {
+                    prop_assert!(
+                        !["messages", "input", "instructions", "system", "tools", "prompt",
+                          "prediction", "user", "functions", "mcp_servers"].contains(&key.as_str()),
+                        "content key {} in extra", key
+                    );
+                }
+                assert_valid_events(&parsed_request, &parsed_response);
+                assert_valid_events(&parsed_request, &parsed_stream);
+            }
+        }
+
+        #[test]
+        fn fixture_streams_survive_corruption(
+            fixture in proptest::sample::select(STREAMS.to_vec()),
+            flips in proptest::collection::vec((any::<proptest::sample::Index>(), any::<u8>()), 0..6),
+            cut in any::<proptest::sample::Index>(),
+        ) {
+            let (api, stream) = fixture;
+            let mut body = stream.as_bytes().to_vec();
+            for (at, byte) in flips {
+                let at = at.index(body.len());
+                body[at] = byte;
+            }
+            body.truncate(cut.index(body.len() + 1));
+            let _ = parse_stream(api, &body);
+        }
+
+        #[test]
+        fn chunking_is_invisible_to_stream_parsing(
+            fixture in proptest::sample::select(STREAMS.to_vec()),
+            splits in proptest::collection::vec(any::<proptest::sample::Index>(), 0..10),
+        ) {
+            let (api, stream) = fixture;
+            let body = stream.as_bytes();
+            let mut splits: Vec<usize> = splits.iter().map(|s| s.index(body.len() + 1)).collect();
+            splits.sort_unstable();
+            let mut parser = StreamParser::new(api);
+            let mut start = 0;
+            for split in splits {
+                parser.push(&body[start..split]);
+                start = split;
+            }
+            parser.push(&body[start..]);
+            prop_assert_eq!(parser.finish(), parse_stream(api, body));
+        }
     }
 }
