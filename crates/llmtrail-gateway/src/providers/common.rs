@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use llmtrail_core::{LlmRequest, Message, Part, ResponseError};
+use llmtrail_core::{LlmRequest, Message, Part, ResponseError, ToolDefinition};
 use serde_json::{Map, Value};
 
 use super::{Api, ParsedRequest, ToolResult};
@@ -384,8 +384,8 @@ pub(crate) fn function_definition(
     tool_type: &str,
     def: &Value,
     schema_key: &str,
-) -> Option<llmtrail_core::ToolDefinition> {
-    Some(llmtrail_core::ToolDefinition {
+) -> Option<ToolDefinition> {
+    Some(ToolDefinition {
         tool_type: tool_type.to_owned(),
         name: string_at(def, "name")?,
         description: string_at(def, "description"),

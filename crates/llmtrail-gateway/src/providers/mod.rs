@@ -3,7 +3,7 @@
 //!
 //! Contract: these functions never fail on a well-formed HTTP exchange; what they cannot
 //! understand is reported in `parse_error` and left to the raw body, which the gateway always
-//! keeps. They hold no I/O and no state.
+//! keeps. They do no I/O; only [`StreamParser`] holds state (one stream's, between chunks).
 //!
 //! - [`parse_request`] fails only when the body is not a JSON object or has no usable `model`.
 //!   The first problem met further in is recorded in the request's `llmtrail.parse_error`
