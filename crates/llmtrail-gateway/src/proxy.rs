@@ -39,6 +39,9 @@ use crate::vkeys::{self, Keyring, Lookup};
 /// Header carrying the id of the request's `llm.request` event.
 pub const REQUEST_ID_HEADER: &str = "x-llmtrail-request-id";
 
+/// Outputs up to this size are parsed where the body ends rather than in a task of their own.
+const INLINE_PARSE_BYTES: usize = 64 * 1024;
+
 /// Body type of gateway responses.
 pub type GatewayBody = UnsyncBoxBody<Bytes, BoxError>;
 
@@ -573,8 +576,14 @@ struct Completion {
 
 impl OnEnd for Completion {
     fn on_end(self: Box<Self>, captured: Captured) {
-        // Parsing can take a while for long outputs; it runs as its own task, never inside
-        // the client's read of the body.
+        // A short output is parsed right here (a few microseconds, cheaper than a task);
+        // a long one in its own task, so the connection is not held up by it.
+        let size: usize = captured.chunks.iter().map(Bytes::len).sum();
+        if size <= INLINE_PARSE_BYTES {
+            let gateway = Arc::clone(&self.gateway);
+            gateway.complete(&self, &captured);
+            return;
+        }
         let runtime = self.gateway.runtime.clone();
         runtime.spawn(async move {
             let gateway = Arc::clone(&self.gateway);

@@ -561,10 +561,7 @@ impl Drop for Ledger {
 }
 
 fn prepare_all(events: &[Event]) -> Result<Vec<Prepared>, LedgerError> {
-    events
-        .iter()
-        .map(|e| record::prepare(e).map_err(LedgerError::from))
-        .collect()
+    record::prepare_batch(events).map_err(LedgerError::from)
 }
 
 /// Reads and decodes the record at `loc` of `seg`.

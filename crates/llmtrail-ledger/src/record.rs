@@ -66,9 +66,32 @@ pub fn content_digest(salted_content: &[u8]) -> [u8; 32] {
 /// # Errors
 /// [`CryptoError::Random`] when no salt can be drawn.
 pub fn prepare(event: &Event) -> Result<Prepared, CryptoError> {
-    let (mut meta, content) = event.split();
-    let mut random = [0u8; SALT_LEN + crate::crypto::NONCE_BYTES];
+    let mut random = [0u8; RANDOM_PER_EVENT];
     random_bytes(&mut random)?;
+    Ok(prepare_with(event, &random))
+}
+
+/// Bytes of fresh randomness each event needs: its salt, then its nonce.
+pub const RANDOM_PER_EVENT: usize = SALT_LEN + crate::crypto::NONCE_BYTES;
+
+/// Prepares a batch, drawing the randomness of all its events from the system in one call.
+///
+/// # Errors
+/// [`CryptoError::Random`] when no randomness can be drawn.
+pub fn prepare_batch(events: &[Event]) -> Result<Vec<Prepared>, CryptoError> {
+    let mut random = vec![0u8; RANDOM_PER_EVENT * events.len()];
+    random_bytes(&mut random)?;
+    Ok(events
+        .iter()
+        .zip(random.chunks_exact(RANDOM_PER_EVENT))
+        .map(|(e, r)| prepare_with(e, r))
+        .collect())
+}
+
+/// Prepares an event with the given salt and nonce bytes (`RANDOM_PER_EVENT` of them, fresh
+/// from the system's random source and never reused).
+fn prepare_with(event: &Event, random: &[u8]) -> Prepared {
+    let (mut meta, content) = event.split();
     let mut nonce = [0u8; crate::crypto::NONCE_BYTES];
     nonce.copy_from_slice(&random[SALT_LEN..]);
     let content = match content {
@@ -91,13 +114,13 @@ pub fn prepare(event: &Event) -> Result<Prepared, CryptoError> {
     };
     let leaf = llmtrail_core::canonical::to_canonical_vec(&meta);
     let leaf_hash = leaf_hash(&leaf);
-    Ok(Prepared {
+    Prepared {
         id: event.id,
         leaf,
         leaf_hash,
         content,
         nonce,
-    })
+    }
 }
 
 /// Errors rebuilding an event from stored bytes.

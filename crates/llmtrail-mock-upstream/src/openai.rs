@@ -9,7 +9,7 @@ use base64::Engine as _;
 use serde_json::{Value, json};
 
 use crate::prompt::{Answer, Ctx};
-use crate::sse::Chunk;
+use crate::sse::{Chunk, write_json};
 use crate::{CREATED, FUNCTION_CALL_ITEM_ID, TOOL_ARGUMENTS, TOOL_CALL_ID, TOOL_NAME};
 
 /// The tool arguments as a stream sends them: at least three fragments.
@@ -122,22 +122,25 @@ pub(crate) fn chat_completion_chunks(
         .pointer("/stream_options/include_usage")
         .and_then(Value::as_bool)
         .unwrap_or(false);
-    let id = chat_id(ctx);
+    // The envelope is the same for every chunk; only `choices` changes. Writing it once keeps
+    // a stream about as cheap as a whole answer, and keeps the API's field order.
+    let prefix = format!(
+        "data: {{\"id\":{},\"object\":\"chat.completion.chunk\",\"created\":{CREATED},\"model\":{},\"service_tier\":\"default\",\"system_fingerprint\":\"fp_mock\",\"choices\":",
+        Value::from(chat_id(ctx)),
+        Value::from(ctx.model)
+    );
+    // The API sends `usage: null` on every chunk but the last when usage is asked for.
+    let suffix: &[u8] = if include_usage {
+        b",\"usage\":null}\n\n"
+    } else {
+        b"}\n\n"
+    };
     let chunk = |choices: Value, content: bool| {
-        let mut payload = json!({
-            "id": id,
-            "object": "chat.completion.chunk",
-            "created": CREATED,
-            "model": ctx.model,
-            "service_tier": "default",
-            "system_fingerprint": "fp_mock",
-            "choices": choices
-        });
-        if include_usage {
-            // The API sends `usage: null` on every chunk but the last when usage is asked for.
-            payload["usage"] = Value::Null;
-        }
-        Chunk::data(&payload, content)
+        let mut data = Vec::with_capacity(prefix.len() + 128);
+        data.extend_from_slice(prefix.as_bytes());
+        write_json(&mut data, &choices);
+        data.extend_from_slice(suffix);
+        Chunk::bytes(data, content)
     };
     let choice = |delta: Value, finish_reason: Value| json!([{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish_reason}]);
     let mut out = Vec::with_capacity(pieces.len() + 4);
@@ -179,7 +182,7 @@ pub(crate) fn chat_completion_chunks(
     out.push(chunk(choice(json!({}), Value::from(finish_reason)), false));
     if include_usage {
         let payload = json!({
-            "id": id,
+            "id": chat_id(ctx),
             "object": "chat.completion.chunk",
             "created": CREATED,
             "model": ctx.model,

@@ -210,7 +210,8 @@ async fn generate(route: &Route, reply: Reply, body: &[u8]) -> io::Result<Respon
         }
         // Dropping the mock drops this future, which closes the connection.
         Behaviour::Hang => return std::future::pending().await,
-        Behaviour::Reset if !stream => {
+        // Embeddings never stream, so a reset there is always the no-response kind.
+        Behaviour::Reset if !stream || *route == Route::Embeddings => {
             return Err(io::Error::new(
                 io::ErrorKind::ConnectionAborted,
                 "mock-reset closes the connection",

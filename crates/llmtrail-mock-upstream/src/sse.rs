@@ -34,27 +34,39 @@ impl Chunk {
     fn framed(prefix: &[u8], payload: &Value, content: bool) -> Self {
         let mut data = Vec::with_capacity(prefix.len() + 256);
         data.extend_from_slice(prefix);
-        data.extend_from_slice(&to_json(payload));
+        write_json(&mut data, payload);
         data.extend_from_slice(b"\n\n");
+        Self::bytes(data, content)
+    }
+
+    /// Takes already framed text.
+    pub(crate) fn raw(text: String, content: bool) -> Self {
+        Self::bytes(text.into_bytes(), content)
+    }
+
+    /// Takes an already framed event.
+    pub(crate) fn bytes(data: Vec<u8>, content: bool) -> Self {
         Self {
             data: Bytes::from(data),
             content,
         }
     }
-
-    /// Takes already framed text.
-    pub(crate) fn raw(text: String, content: bool) -> Self {
-        Self {
-            data: Bytes::from(text),
-            content,
-        }
-    }
 }
 
-/// Serializes `value` without going through `fmt` (it is measurably faster than `to_string`).
+/// Serializes `value` straight into bytes, skipping the `fmt` machinery that `to_string` uses.
 pub(crate) fn to_json(value: &Value) -> Vec<u8> {
-    // Serializing a `Value` into memory cannot fail: its map keys are always strings.
-    serde_json::to_vec(value).unwrap_or_else(|_| value.to_string().into_bytes())
+    let mut out = Vec::with_capacity(256);
+    write_json(&mut out, value);
+    out
+}
+
+/// Appends `value` as JSON to `out`.
+pub(crate) fn write_json(out: &mut Vec<u8>, value: &Value) {
+    // Serializing a `Value` into memory cannot fail (its map keys are always strings); the
+    // fallback only keeps this free of a panic path.
+    if serde_json::to_writer(&mut *out, value).is_err() {
+        out.extend_from_slice(value.to_string().as_bytes());
+    }
 }
 
 /// Returns the body of a `mock-garbage` stream: `data:` lines that are not JSON, a line that is

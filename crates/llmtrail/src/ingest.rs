@@ -17,7 +17,7 @@ pub enum Target {
     /// A running server.
     Api { url: String, token: String },
     /// A data directory no server holds.
-    DataDir(llmtrail_server::Config),
+    DataDir(Box<llmtrail_server::Config>),
 }
 
 fn read_input(input: &Path) -> anyhow::Result<Vec<u8>> {

@@ -250,7 +250,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     ingest::Target::Api { url, token }
                 }
                 (None, Some(dir)) => {
-                    ingest::Target::DataDir(load_config(config.as_ref(), Some(dir))?)
+                    ingest::Target::DataDir(Box::new(load_config(config.as_ref(), Some(dir))?))
                 }
                 (None, None) => {
                     return Err(anyhow!(
