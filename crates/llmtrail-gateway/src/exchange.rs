@@ -61,6 +61,9 @@ pub struct Exchange {
     pub upstream: Option<String>,
     /// Path of the request (no query).
     pub path: String,
+    /// The provider's id of the exchange (`x-request-id` or `request-id`), to find it in the
+    /// provider's own logs.
+    pub upstream_request_id: Option<String>,
 }
 
 impl Exchange {
@@ -78,6 +81,7 @@ impl Exchange {
             provider: provider.to_owned(),
             upstream: None,
             path: path.to_owned(),
+            upstream_request_id: None,
         }
     }
 
@@ -224,6 +228,9 @@ impl Exchange {
         };
         if let Some(why) = &parsed.parse_error {
             attrs.insert("llmtrail.parse_error".into(), why.clone().into());
+        }
+        if let Some(id) = &self.upstream_request_id {
+            attrs.insert("llmtrail.upstream_request_id".into(), id.clone().into());
         }
         let (text, encoding) = raw_text(body);
         if let Some(enc) = encoding {

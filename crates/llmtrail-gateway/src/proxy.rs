@@ -39,9 +39,6 @@ use crate::vkeys::{self, Keyring, Lookup};
 /// Header carrying the id of the request's `llm.request` event.
 pub const REQUEST_ID_HEADER: &str = "x-llmtrail-request-id";
 
-/// Outputs up to this size are parsed where the body ends rather than in a task of their own.
-const INLINE_PARSE_BYTES: usize = 64 * 1024;
-
 /// Body type of gateway responses.
 pub type GatewayBody = UnsyncBoxBody<Bytes, BoxError>;
 
@@ -413,6 +410,13 @@ impl Gateway {
             .is_some_and(|ct| ct.trim_start().starts_with("text/event-stream"));
         let mut headers = upstream::response_headers(&rparts.headers);
         insert_id(&mut headers, &ex);
+        ex.upstream_request_id = rparts
+            .headers
+            .get("x-request-id")
+            .or_else(|| rparts.headers.get("request-id"))
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| v.len() <= 256)
+            .map(str::to_owned);
         let on_end = Box::new(Completion {
             gateway: Arc::clone(self),
             ex,
@@ -576,14 +580,9 @@ struct Completion {
 
 impl OnEnd for Completion {
     fn on_end(self: Box<Self>, captured: Captured) {
-        // A short output is parsed right here (a few microseconds, cheaper than a task);
-        // a long one in its own task, so the connection is not held up by it.
-        let size: usize = captured.chunks.iter().map(Bytes::len).sum();
-        if size <= INLINE_PARSE_BYTES {
-            let gateway = Arc::clone(&self.gateway);
-            gateway.complete(&self, &captured);
-            return;
-        }
+        // Called where the body ends, which for a body of known length is before its last
+        // frame reaches the client: parsing and recording run as their own task, so the
+        // client never waits for them.
         let runtime = self.gateway.runtime.clone();
         runtime.spawn(async move {
             let gateway = Arc::clone(&self.gateway);

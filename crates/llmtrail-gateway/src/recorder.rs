@@ -3,11 +3,13 @@
 //!
 //! Contract:
 //! - Events sent here are appended in the order sent, many per append (one group commit).
-//! - When an append fails the events are kept in memory (up to [`BACKLOG_LIMIT`] events; the
-//!   oldest beyond it are dropped and counted) and retried every [`RETRY_EVERY`]. Once the
+//! - When an append fails the events are kept in memory (up to [`BACKLOG_LIMIT`] events and
+//!   about [`BACKLOG_BYTES`] of content; the oldest beyond either are dropped and counted) and
+//!   retried every [`RETRY_EVERY`]. Once the
 //!   ledger takes them again, one `alert` event says how many events were written late, how
 //!   many were lost, and between which times, with the late events' ids as evidence.
-//! - [`Recorder::close`] writes what is left (one last try) and returns.
+//! - [`RecorderTask::close`] writes what is left, retrying for up to [`CLOSE_GRACE`] if the
+//!   ledger refuses, and returns.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -21,6 +23,10 @@ use uuid::Uuid;
 
 /// Most events kept while the ledger cannot be written.
 pub const BACKLOG_LIMIT: usize = 200_000;
+/// How long shutdown keeps retrying events the ledger refuses before counting them lost.
+pub const CLOSE_GRACE: Duration = Duration::from_secs(5);
+/// Most content bytes (raw bodies, roughly) kept while the ledger cannot be written.
+pub const BACKLOG_BYTES: usize = 256 * 1024 * 1024;
 /// Time between retries while the ledger cannot be written.
 pub const RETRY_EVERY: Duration = Duration::from_millis(250);
 const BATCH: usize = 512;
@@ -110,6 +116,7 @@ async fn run(
     let mut backlog: VecDeque<Event> = VecDeque::new();
     let mut outage: Option<Outage> = None;
     let mut closed = false;
+    let mut close_deadline: Option<tokio::time::Instant> = None;
     loop {
         if backlog.is_empty() {
             if closed {
@@ -159,14 +166,18 @@ async fn run(
                     });
                 }
                 if closed {
-                    stats
-                        .dropped
-                        .fetch_add(backlog.len() as u64, Ordering::Relaxed);
-                    tracing::error!(
-                        events = backlog.len(),
-                        "shutting down with events the ledger refused"
-                    );
-                    return;
+                    let deadline = *close_deadline
+                        .get_or_insert_with(|| tokio::time::Instant::now() + CLOSE_GRACE);
+                    if tokio::time::Instant::now() >= deadline {
+                        stats
+                            .dropped
+                            .fetch_add(backlog.len() as u64, Ordering::Relaxed);
+                        tracing::error!(
+                            events = backlog.len(),
+                            "shutting down with events the ledger refused"
+                        );
+                        return;
+                    }
                 }
                 // Take what arrived meanwhile so the channel does not grow unseen, then cap.
                 while let Ok(msg) = rx.try_recv() {
@@ -178,7 +189,15 @@ async fn run(
                         }
                     }
                 }
-                let excess = backlog.len().saturating_sub(BACKLOG_LIMIT);
+                let mut excess = backlog.len().saturating_sub(BACKLOG_LIMIT);
+                let mut bytes: usize = backlog.iter().map(approx_size).sum();
+                for e in backlog.iter().skip(excess) {
+                    if bytes <= BACKLOG_BYTES {
+                        break;
+                    }
+                    bytes -= approx_size(e);
+                    excess += 1;
+                }
                 if excess > 0 {
                     backlog.drain(..excess);
                     stats.dropped.fetch_add(excess as u64, Ordering::Relaxed);
@@ -188,6 +207,16 @@ async fn run(
         }
         stats.backlog.store(backlog.len() as u64, Ordering::Relaxed);
     }
+}
+
+/// Roughly what an event holds in memory: its raw bodies twice (raw and parsed) plus a little.
+fn approx_size(event: &Event) -> usize {
+    let raw = match &event.body {
+        llmtrail_core::Body::LlmRequest(r) => r.raw.as_ref().map_or(0, String::len),
+        llmtrail_core::Body::LlmResponse(r) => r.raw.as_ref().map_or(0, String::len),
+        _ => 0,
+    };
+    2 * raw + 512
 }
 
 async fn raise_alert(journal: &dyn Journal, outage: Outage, stats: &RecorderStats) {
@@ -218,5 +247,86 @@ async fn raise_alert(journal: &dyn Journal, outage: Outage, stats: &RecorderStat
     );
     if let Err(e) = journal.append(std::slice::from_ref(&event)).await {
         tracing::error!(error = %e, "the ledger-outage alert could not be written");
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests fail loudly by design")]
+mod tests {
+    use std::sync::Mutex;
+    use std::sync::atomic::AtomicUsize;
+
+    use llmtrail_core::{Body, LlmRequest};
+    use llmtrail_ledger::LedgerError;
+    use llmtrail_ledger::journal::AppendFuture;
+
+    use super::*;
+
+    /// A journal that refuses the first `fail` appends, then keeps what it is given.
+    #[derive(Default)]
+    struct Flaky {
+        fail: AtomicUsize,
+        kept: Mutex<Vec<Event>>,
+    }
+
+    impl Journal for Flaky {
+        fn append<'a>(&'a self, events: &'a [Event]) -> AppendFuture<'a> {
+            Box::pin(async move {
+                let left = self.fail.load(Ordering::SeqCst);
+                if left > 0 {
+                    self.fail.store(left - 1, Ordering::SeqCst);
+                    return Err(LedgerError::Failed("disk full".into()));
+                }
+                self.kept.lock().unwrap().extend_from_slice(events);
+                Ok(Vec::new())
+            })
+        }
+    }
+
+    fn request() -> Event {
+        Event::new(LlmRequest::new("openai", "gpt-4o"))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn keeps_events_through_an_outage_then_raises_one_alert() {
+        let journal = Arc::new(Flaky::default());
+        journal.fail.store(3, Ordering::SeqCst);
+        let (recorder, task) = Recorder::start(Arc::clone(&journal) as Arc<dyn Journal>);
+        let sent: Vec<Event> = (0..5).map(|_| request()).collect();
+        for e in &sent {
+            recorder.send(vec![e.clone()]);
+        }
+        task.close(&recorder).await;
+        let kept = journal.kept.lock().unwrap();
+        let ids: Vec<_> = kept.iter().map(|e| e.id).collect();
+        for e in &sent {
+            assert!(ids.contains(&e.id), "an event was lost");
+        }
+        let alerts: Vec<_> = kept
+            .iter()
+            .filter_map(|e| match &e.body {
+                Body::Alert(a) => Some(a),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].rule_id, LEDGER_ALERT_RULE);
+        assert_eq!(alerts[0].evidence.len(), 5);
+        assert_eq!(recorder.stats().dropped.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test]
+    async fn writes_in_order_without_an_alert_when_all_is_well() {
+        let journal = Arc::new(Flaky::default());
+        let (recorder, task) = Recorder::start(Arc::clone(&journal) as Arc<dyn Journal>);
+        let sent: Vec<Event> = (0..50).map(|_| request()).collect();
+        recorder.send(sent.clone());
+        task.close(&recorder).await;
+        let kept = journal.kept.lock().unwrap();
+        assert_eq!(
+            kept.iter().map(|e| e.id).collect::<Vec<_>>(),
+            sent.iter().map(|e| e.id).collect::<Vec<_>>()
+        );
+        assert_eq!(recorder.stats().written.load(Ordering::Relaxed), 50);
     }
 }

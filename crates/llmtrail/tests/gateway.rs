@@ -194,6 +194,11 @@ fn a_plain_chat_is_recorded_exactly_with_who_made_it() {
     );
     assert_eq!(resp["body"]["http_status"], 200);
     assert!(resp["body"]["latency_ms"].as_f64().unwrap() > 0.0);
+    let provider_id = a.headers.iter().find(|(k, _)| k == "x-request-id").unwrap();
+    assert_eq!(
+        resp["body"]["attributes"]["llmtrail.upstream_request_id"],
+        provider_id.1.as_str()
+    );
 }
 
 #[test]
