@@ -7,7 +7,9 @@
 //! packs under `rules/` are compiled into the binary, users add TOML files of the same schema
 //! ([`rules::RuleFile`]).
 
+pub mod exfil;
 pub mod hit;
+pub mod leak;
 pub mod normalize;
 pub mod rules;
 pub mod validators;
