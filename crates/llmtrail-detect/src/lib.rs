@@ -8,6 +8,7 @@
 //! ([`rules::RuleFile`]).
 
 pub mod exfil;
+pub mod extract;
 pub mod hit;
 pub mod leak;
 pub mod normalize;
