@@ -18,6 +18,13 @@
 //! segment_bytes = 67108864
 //! checkpoint_interval_ms = 1000
 //!
+//! [detect]
+//! enabled = true
+//! rule_files = ["/etc/llmtrail/rules/acme.toml"]
+//! exfil_allow_domains = ["example.com"]
+//! canaries = ["CANARY-7f3a9e21"]
+//! queue = 4096
+//!
 //! [gateway]                            # see llmtrail_gateway::config for every key
 //! on_log_failure = "block"
 //! [gateway.upstreams.openai]
@@ -72,6 +79,8 @@ pub struct RawConfig {
     pub ledger: RawLedger,
     /// The provider gateway.
     pub gateway: llmtrail_gateway::config::RawGateway,
+    /// Detection.
+    pub detect: crate::detect::RawDetect,
 }
 
 /// `[server]`
@@ -150,6 +159,8 @@ pub struct Config {
     pub checkpoint_interval: Duration,
     /// The provider gateway.
     pub gateway: llmtrail_gateway::config::GatewayConfig,
+    /// Detection.
+    pub detect: crate::detect::RawDetect,
 }
 
 impl Config {
@@ -215,6 +226,12 @@ impl Config {
         }
         let gateway = llmtrail_gateway::config::GatewayConfig::validate(raw.gateway)
             .map_err(|e| ConfigError::Gateway(e.to_string()))?;
+        if raw.detect.queue == 0 || raw.detect.queue > 1_000_000 {
+            return Err(ConfigError::Invalid {
+                key: "detect.queue",
+                why: "must be between 1 and 1000000".into(),
+            });
+        }
         if raw.ledger.segment_bytes < 1024 * 1024 {
             return Err(ConfigError::Invalid {
                 key: "ledger.segment_bytes",
@@ -252,6 +269,7 @@ impl Config {
             segment_bytes: raw.ledger.segment_bytes,
             checkpoint_interval: Duration::from_millis(raw.ledger.checkpoint_interval_ms),
             gateway,
+            detect: raw.detect,
         })
     }
 

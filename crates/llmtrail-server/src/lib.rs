@@ -3,6 +3,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod detect;
 pub mod error;
 pub mod links;
 pub mod serve;

@@ -104,13 +104,16 @@ impl Links {
     }
 }
 
-/// The ledger as a journal that also keeps [`Links`] current.
+/// The ledger as a journal that also keeps [`Links`] current and hands every appended event
+/// to detection.
 #[derive(Debug, Clone)]
 pub struct Indexed {
     /// The ledger.
     pub ledger: Arc<Ledger>,
     /// The links.
     pub links: Arc<Links>,
+    /// The detection stage, when enabled.
+    pub detection: Option<Arc<crate::detect::Detection>>,
 }
 
 impl Journal for Indexed {
@@ -118,6 +121,9 @@ impl Journal for Indexed {
         Box::pin(async move {
             let receipts = self.ledger.append(events).await?;
             self.links.add(events);
+            if let Some(d) = &self.detection {
+                d.submit(events);
+            }
             Ok(receipts)
         })
     }

@@ -20,6 +20,7 @@ use llmtrail_ledger::{Ledger, LedgerError};
 use crate::api::{AppState, PeerAddr, router};
 use crate::auth::{AuthError, Tokens};
 use crate::config::Config;
+use crate::detect::Detection;
 use crate::links::{Indexed, Links};
 
 /// Errors starting or running the server.
@@ -34,6 +35,9 @@ pub enum ServeError {
     /// The token store could not be read or created.
     #[error(transparent)]
     Auth(#[from] AuthError),
+    /// Detection could not start (a rule file is invalid).
+    #[error(transparent)]
+    Detect(#[from] crate::detect::DetectError),
     /// The gateway could not start (its virtual key store is unreadable).
     #[error(transparent)]
     Gateway(llmtrail_gateway::vkeys::VkeyError),
@@ -120,9 +124,32 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
     })??;
     let ledger = Arc::new(ledger);
     let links = Arc::new(links);
+    let detection = if config.detect.enabled {
+        let cfg = config.detect.clone();
+        let engine = tokio::task::spawn_blocking(move || crate::detect::build_engine(&cfg))
+            .await
+            .map_err(|e| ServeError::Io {
+                what: "startup".into(),
+                source: std::io::Error::other(e),
+            })??;
+        let findings_journal = Indexed {
+            ledger: Arc::clone(&ledger),
+            links: Arc::clone(&links),
+            detection: None,
+        };
+        Some(Detection::start(
+            engine,
+            Arc::new(findings_journal),
+            tokio::runtime::Handle::current(),
+            config.detect.queue,
+        )?)
+    } else {
+        None
+    };
     let journal = Indexed {
         ledger: Arc::clone(&ledger),
         links: Arc::clone(&links),
+        detection,
     };
     let (tokens, created) = Tokens::load_or_init(&config.data_dir)?;
     if let Some(path) = created {
