@@ -1,8 +1,10 @@
-//! The `llmtrail` binary: `serve`, `verify`, `ingest`, `keys`, `keygen`, `schema`.
+//! The `llmtrail` binary: `serve`, `verify`, `ingest`, `keys`, `scan`, `rules`, `keygen`,
+//! `schema`.
 
 mod client;
 mod ingest;
 mod keys_cmd;
+mod scan_cmd;
 mod verify_cmd;
 
 use std::net::SocketAddr;
@@ -84,6 +86,11 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Scan text for injection, jailbreaks, PII, secrets, exfiltration and unsafe output.
+    Scan(scan_cmd::ScanArgs),
+    /// List the detection rules or run their examples.
+    #[command(subcommand)]
+    Rules(scan_cmd::RulesCommand),
     /// Manage the gateway's virtual keys (works while serve runs).
     #[command(subcommand)]
     Keys(keys_cmd::KeysCommand),
@@ -262,6 +269,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("ingested {n} events");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Scan(args) => Ok(ExitCode::from(scan_cmd::scan(&args)?)),
+        Command::Rules(cmd) => Ok(ExitCode::from(scan_cmd::rules(&cmd)?)),
         Command::Keys(cmd) => {
             keys_cmd::run(cmd)?;
             Ok(ExitCode::SUCCESS)
