@@ -16,6 +16,11 @@
 //! idle_timeout_ms = 300000          # longest silence inside a response body or stream
 //! trusted_proxies = ["10.0.0.0/8"]  # peers whose X-Forwarded-For is believed
 //!
+//! [[gateway.policy]]                 # inline policy (see crate::policy); default: alert only
+//! category = "secret"
+//! min_severity = "high"
+//! action = "block"
+//!
 //! [gateway.upstreams.openai]
 //! base_url = "http://127.0.0.1:9100" # requests keep their path below it
 //! kind = "openai"                    # wire format: "openai" or "anthropic" (default: by name)
@@ -78,6 +83,8 @@ pub struct RawGateway {
     pub trusted_proxies: Vec<String>,
     /// Upstreams by name.
     pub upstreams: BTreeMap<String, RawUpstream>,
+    /// Inline policy entries (`[[gateway.policy]]`).
+    pub policy: Vec<crate::policy::RawPolicy>,
 }
 
 impl Default for RawGateway {
@@ -93,6 +100,7 @@ impl Default for RawGateway {
             idle_timeout_ms: 300_000,
             trusted_proxies: Vec::new(),
             upstreams: BTreeMap::new(),
+            policy: Vec::new(),
         }
     }
 }
@@ -251,6 +259,8 @@ pub struct GatewayConfig {
     pub trusted_proxies: Vec<Cidr>,
     /// Upstreams by name.
     pub upstreams: BTreeMap<String, Upstream>,
+    /// Inline policy entries.
+    pub policy: Vec<crate::policy::RawPolicy>,
 }
 
 impl Default for GatewayConfig {
@@ -267,6 +277,7 @@ impl Default for GatewayConfig {
             idle_timeout: Duration::from_secs(300),
             trusted_proxies: Vec::new(),
             upstreams: BTreeMap::new(),
+            policy: Vec::new(),
         })
     }
 }
@@ -334,6 +345,7 @@ impl GatewayConfig {
             idle_timeout: millis("gateway.idle_timeout_ms", raw.idle_timeout_ms)?,
             trusted_proxies,
             upstreams,
+            policy: raw.policy,
         })
     }
 }

@@ -9,6 +9,7 @@ pub mod capture;
 pub mod config;
 pub mod exchange;
 pub mod identity;
+pub mod policy;
 pub mod providers;
 pub mod proxy;
 pub mod recorder;

@@ -60,6 +60,7 @@ pub struct Gateway {
     recorder: Recorder,
     in_flight: Arc<Semaphore>,
     calls: CallIndex,
+    policy: Option<crate::policy::Policy>,
     runtime: tokio::runtime::Handle,
 }
 
@@ -87,8 +88,10 @@ impl Gateway {
         cfg: GatewayConfig,
         data_dir: &std::path::Path,
         journal: Arc<dyn Journal>,
+        engine: Option<Arc<llmtrail_detect::Engine>>,
     ) -> Result<(Arc<Gateway>, RecorderTask), vkeys::VkeyError> {
         let keyring = Keyring::open(data_dir)?;
+        let policy = engine.and_then(|e| crate::policy::Policy::new(&cfg.policy, e));
         let (recorder, task) = Recorder::start(Arc::clone(&journal));
         let gateway = Gateway {
             client: upstream::client(&cfg),
@@ -98,6 +101,7 @@ impl Gateway {
             journal,
             recorder,
             calls: CallIndex::new(100_000),
+            policy,
             runtime: tokio::runtime::Handle::current(),
         };
         Ok((Arc::new(gateway), task))
@@ -286,7 +290,11 @@ impl Gateway {
         let scope = call_scope(&ex.actor);
         let tool_results = std::mem::take(&mut parsed.tool_results);
         let mut events = vec![ex.request_event(parsed.body, &bytes, None)];
+        let blocked = self.policy.as_ref().and_then(|p| p.check(&events[0]));
         events.extend(ex.tool_events(tool_results, |id| self.calls.find(&scope, id)));
+        if let Some(b) = blocked {
+            return self.block(&ex, kind, events, &b).await;
+        }
         if let Err(err) = self.log(events).await {
             return self.reply(&ex, kind, &err);
         }
@@ -489,6 +497,40 @@ impl Gateway {
             ex,
             kind,
             &GatewayError::new(StatusCode::UNAUTHORIZED, reason, message),
+        )
+    }
+
+    /// Refuses a request that policy blocks: it is recorded (with the rule) and answered 403.
+    async fn block(
+        &self,
+        ex: &Exchange,
+        kind: Kind,
+        mut events: Vec<Event>,
+        blocked: &crate::policy::Blocked,
+    ) -> Response<GatewayBody> {
+        if let Some(llmtrail_core::Body::LlmRequest(r)) = events.first_mut().map(|e| &mut e.body) {
+            r.attributes
+                .insert("llmtrail.blocked_by".into(), blocked.rule_id.clone().into());
+        }
+        events.push(ex.failure_event(403, "policy", "policy_blocked"));
+        if let Err(e) = self.log(events).await {
+            return self.reply(ex, kind, &e);
+        }
+        let category = serde_json::to_value(blocked.category)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        self.reply(
+            ex,
+            kind,
+            &GatewayError::new(
+                StatusCode::FORBIDDEN,
+                "policy_blocked",
+                format!(
+                    "blocked by llmtrail policy: rule {} ({category}/{})",
+                    blocked.rule_id, blocked.kind
+                ),
+            ),
         )
     }
 

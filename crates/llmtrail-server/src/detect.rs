@@ -175,7 +175,7 @@ impl Detection {
     /// # Errors
     /// [`DetectError::Thread`] when the thread cannot start.
     pub fn start(
-        engine: Engine,
+        engine: Arc<Engine>,
         journal: Arc<dyn Journal>,
         runtime: tokio::runtime::Handle,
         queue: usize,

@@ -124,7 +124,8 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
     })??;
     let ledger = Arc::new(ledger);
     let links = Arc::new(links);
-    let detection = if config.detect.enabled {
+    let wants_engine = config.detect.enabled || !config.gateway.policy.is_empty();
+    let engine = if wants_engine {
         let cfg = config.detect.clone();
         let engine = tokio::task::spawn_blocking(move || crate::detect::build_engine(&cfg))
             .await
@@ -132,19 +133,25 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
                 what: "startup".into(),
                 source: std::io::Error::other(e),
             })??;
-        let findings_journal = Indexed {
-            ledger: Arc::clone(&ledger),
-            links: Arc::clone(&links),
-            detection: None,
-        };
-        Some(Detection::start(
-            engine,
-            Arc::new(findings_journal),
-            tokio::runtime::Handle::current(),
-            config.detect.queue,
-        )?)
+        Some(Arc::new(engine))
     } else {
         None
+    };
+    let detection = match &engine {
+        Some(engine) if config.detect.enabled => {
+            let findings_journal = Indexed {
+                ledger: Arc::clone(&ledger),
+                links: Arc::clone(&links),
+                detection: None,
+            };
+            Some(Detection::start(
+                Arc::clone(engine),
+                Arc::new(findings_journal),
+                tokio::runtime::Handle::current(),
+                config.detect.queue,
+            )?)
+        }
+        _ => None,
     };
     let journal = Indexed {
         ledger: Arc::clone(&ledger),
@@ -160,6 +167,7 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
             config.gateway.clone(),
             &config.data_dir,
             Arc::new(journal.clone()),
+            engine.clone(),
         )
         .map_err(ServeError::Gateway)?;
         (Some(gw), Some(task))

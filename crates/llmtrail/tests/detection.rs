@@ -138,3 +138,62 @@ fn gateway_traffic_is_scanned_including_tool_results() {
     assert_eq!(indirect["body"]["category"], "prompt_injection");
     assert_eq!(indirect["body"]["atlas"], "AML.T0051.001");
 }
+
+#[test]
+fn policy_blocks_a_request_before_it_is_forwarded_and_records_it() {
+    let mock = MockUpstream::start().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write_config(
+        tmp.path(),
+        &format!(
+            "[[gateway.policy]]\ncategory = \"secret\"\nmin_severity = \"high\"\naction = \"block\"\n\
+             [gateway.upstreams.openai]\nbase_url = \"{}\"\n",
+            mock.base_url()
+        ),
+    );
+    let server = Server::start(&tmp.path().join("data"), &config);
+    let send = |content: &str| {
+        let body = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": content}]});
+        let mut resp = agent()
+            .post(format!("{}/v1/chat/completions", server.url))
+            .header("content-type", "application/json")
+            .send(body.to_string().as_bytes())
+            .unwrap();
+        let status = resp.status().as_u16();
+        let id = resp.headers()["x-llmtrail-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let v: Value = serde_json::from_slice(&resp.body_mut().read_to_vec().unwrap()).unwrap();
+        (status, id, v)
+    };
+    let (status, id, v) = send("push with ghp_A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8 please");
+    assert_eq!(status, 403, "{v}");
+    assert_eq!(v["error"]["code"], "policy_blocked");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("secret.github_pat_classic")
+    );
+    assert!(
+        !v.to_string().contains("ghp_A1b2"),
+        "the answer quotes the secret"
+    );
+    assert_eq!(
+        mock.request_count(),
+        0,
+        "a blocked request reached the upstream"
+    );
+    let r = server.get(&format!("/api/v1/events/{id}"));
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.json()["event"]["body"]["attributes"]["llmtrail.blocked_by"],
+        "secret.github_pat_classic"
+    );
+    // The finding is recorded too, and an ordinary request goes through.
+    assert_eq!(findings(&server, &id, 1)[0]["body"]["category"], "secret");
+    let (status, _, _) = send("what is a token bucket?");
+    assert_eq!(status, 200);
+    assert_eq!(mock.request_count(), 1);
+}
