@@ -7,12 +7,21 @@
 //! packs under `rules/` are compiled into the binary, users add TOML files of the same schema
 //! ([`rules::RuleFile`]).
 
+pub mod confusables;
+pub mod engine;
+pub mod entropy;
 pub mod exfil;
 pub mod extract;
 pub mod hit;
+pub mod invisible;
+mod keywords;
 pub mod leak;
 pub mod normalize;
+pub mod packs;
 pub mod rules;
+pub mod test_rules;
+pub mod token_checks;
 pub mod validators;
 
+pub use engine::{Engine, RuleInfo};
 pub use hit::{Detector, Hit, Input, Role};
