@@ -21,7 +21,9 @@
 //! `checkpoint_interval` and only when the size grew, always for a size at least the previous
 //! one over the same tree. After a failed write or sync the pipeline refuses further appends
 //! (the state of the page cache after a failed `fdatasync` is unknowable); reopening the ledger
-//! recovers from the disk.
+//! recovers from the disk. A failed tree update (the derived tree files cannot grow on a full
+//! disk) is not such a failure: the tree append is all-or-nothing, so the leaves wait and are
+//! retried every round, and checkpoints resume once the tree has caught up.
 
 use std::collections::HashSet;
 use std::fs::OpenOptions;
@@ -159,6 +161,8 @@ impl Pipeline {
             last_cp_size,
             durable: next_index,
             interval: opts.checkpoint_interval,
+            tree_lag: Vec::new(),
+            tree_lagging: false,
         };
         // A first checkpoint before open returns: a new log publishes its empty tree, and a
         // recovered log covers the records that survived a crash without waiting for a tick.
@@ -371,6 +375,11 @@ struct Syncer {
     /// Published (durable) size.
     durable: u64,
     interval: Duration,
+    /// Leaves of durable records the tree could not take yet (a full disk); retried every
+    /// round, oldest first. No checkpoint is signed while any wait.
+    tree_lag: Vec<Hash>,
+    /// The last tree append failed.
+    tree_lagging: bool,
 }
 
 impl Syncer {
@@ -434,6 +443,7 @@ impl Syncer {
             ..
         } = round;
         if target == self.durable {
+            self.catch_up_tree();
             return checkpoint_requests;
         }
         let synced = match failure(&self.shared) {
@@ -456,16 +466,12 @@ impl Syncer {
             }
             return checkpoint_requests;
         }
-        let tree_result = match self.shared.tree.write() {
-            Ok(mut tree) => tree.append(&leaves).map_err(|e| e.to_string()),
-            Err(_) => Err("tree lock poisoned".to_owned()),
-        };
-        if let Err(msg) = tree_result {
-            // The records are durable, the derived tree is not: refuse further writes so that
-            // no checkpoint is signed over a tree that lags the records; reopening rebuilds it.
-            tracing::error!(error = %msg, "tree update failed");
-            set_failure(&self.shared, &format!("tree update failed: {msg}"));
-        }
+        // The records are durable; the tree is derived from them. A tree append either
+        // completes or leaves the tree as it was, so when it fails (a full disk) the leaves
+        // wait and are retried every round: the records stay readable, and no checkpoint is
+        // signed until the tree has caught up with them.
+        self.tree_lag.extend_from_slice(&leaves);
+        self.catch_up_tree();
         if let Ok(mut map) = self.shared.ids.write() {
             map.extend(ids.iter().map(|(id, loc)| (*id, *loc)));
         }
@@ -481,6 +487,36 @@ impl Syncer {
             let _ = w.reply.send(Ok(w.receipts));
         }
         checkpoint_requests
+    }
+
+    /// Appends the waiting leaves to the tree; on failure they keep waiting (logged once per
+    /// outage).
+    fn catch_up_tree(&mut self) {
+        if self.tree_lag.is_empty() {
+            return;
+        }
+        let result = match self.shared.tree.write() {
+            Ok(mut tree) => tree.append(&self.tree_lag).map_err(|e| e.to_string()),
+            Err(_) => Err("tree lock poisoned".to_owned()),
+        };
+        match result {
+            Ok(()) => {
+                if self.tree_lagging {
+                    tracing::warn!(
+                        leaves = self.tree_lag.len(),
+                        "tree caught up with the records"
+                    );
+                }
+                self.tree_lag.clear();
+                self.tree_lagging = false;
+            }
+            Err(msg) => {
+                if !self.tree_lagging {
+                    tracing::error!(error = %msg, "tree update failed; retrying every round");
+                }
+                self.tree_lagging = true;
+            }
+        }
     }
 
     fn sign_and_answer(&mut self, requests: Vec<CheckpointReply>) {
@@ -499,7 +535,10 @@ impl Syncer {
     /// Signs a checkpoint for the durable size if it grew (or none exists yet).
     fn checkpoint(&mut self) -> Result<Option<SignedCheckpoint>, LedgerError> {
         let size = self.durable;
-        if self.last_cp_size.is_some_and(|last| last >= size) || failure(&self.shared).is_some() {
+        if self.last_cp_size.is_some_and(|last| last >= size)
+            || failure(&self.shared).is_some()
+            || !self.tree_lag.is_empty()
+        {
             return Ok(self.shared.checkpoint.read().ok().and_then(|c| c.clone()));
         }
         let root = self
