@@ -35,7 +35,10 @@ fn mount_tmpfs(dir: &Path, size: &str) -> Mount {
         .arg(dir)
         .status()
         .unwrap();
-    assert!(ok.success(), "this test needs to mount a tmpfs (run as root)");
+    assert!(
+        ok.success(),
+        "this test needs to mount a tmpfs (run as root)"
+    );
     Mount(dir.to_owned())
 }
 
