@@ -1,6 +1,13 @@
 //! Throughput of the full built-in rule set on a generated mixed-prose corpus.
 //!
-//! `cargo bench -p llmtrail-detect --bench scan [-- MEGABYTES]`
+//! `cargo bench -p llmtrail-detect --bench scan [-- MEGABYTES] [--write-corpus PATH]
+//! [--corpus PATH] [--documents-only]`
+//!
+//! - `--write-corpus PATH` writes the generated documents to PATH as JSON lines
+//!   `{"id", "text", "role"}` (the input of `llmtrail scan --jsonl`), so that other tools can be
+//!   measured on the same text (`bench/detectors.sh`);
+//! - `--corpus PATH` measures on the documents of such a file instead of generating them;
+//! - `--documents-only` runs only the `documents` case.
 //!
 //! The corpus is deterministic (a fixed-seed generator): English-like sentences from a word
 //! list, code snippets, configuration lines and JSON, cut into documents of 256 bytes to
@@ -17,8 +24,10 @@
 //! The figure is the best of three runs, in MB/s (10^6 bytes per second) per core.
 
 use std::error::Error;
+use std::fs::File;
 use std::hint::black_box;
-use std::path::Path;
+use std::io::{BufRead as _, BufReader, BufWriter, Write as _};
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -29,32 +38,49 @@ const DEFAULT_MB: usize = 64;
 const RUNS: usize = 3;
 
 fn main() -> Result<(), Box<dyn Error>> {
-    // `cargo bench` passes `--bench`; a bare number is the corpus size in MB.
-    let megabytes = std::env::args()
-        .skip(1)
-        .find_map(|a| a.parse::<usize>().ok())
-        .unwrap_or(DEFAULT_MB);
+    let args = Args::parse()?;
 
     let started = Instant::now();
     let engine = Engine::builtin()?;
     let compile = started.elapsed();
     let rules = engine.rules().count();
 
-    let plants = plants()?;
-    let started = Instant::now();
-    let corpus = Corpus::generate(megabytes * 1_000_000, &plants);
-    let generate = started.elapsed();
+    let corpus = match &args.corpus {
+        Some(path) => {
+            let corpus = Corpus::read(path)?;
+            println!(
+                "engine: {rules} rules compiled in {:.0} ms; corpus: {:.1} MB, {} documents, read \
+                 from {}",
+                compile.as_secs_f64() * 1e3,
+                corpus.text.len() as f64 / 1e6,
+                corpus.documents.len(),
+                path.display(),
+            );
+            corpus
+        }
+        None => {
+            let plants = plants()?;
+            let started = Instant::now();
+            let corpus = Corpus::generate(args.megabytes * 1_000_000, &plants);
+            let generate = started.elapsed();
+            println!(
+                "engine: {rules} rules compiled in {:.0} ms; corpus: {:.1} MB, {} documents, {} \
+                 planted findings from {} examples, generated in {:.1} s",
+                compile.as_secs_f64() * 1e3,
+                corpus.text.len() as f64 / 1e6,
+                corpus.documents.len(),
+                corpus.planted,
+                plants.len(),
+                generate.as_secs_f64(),
+            );
+            corpus
+        }
+    };
+    if let Some(path) = &args.write_corpus {
+        corpus.write(path)?;
+        println!("corpus written to {}", path.display());
+    }
     let bytes = corpus.text.len();
-    println!(
-        "engine: {rules} rules compiled in {:.0} ms; corpus: {:.1} MB, {} documents, {} planted \
-         findings from {} examples, generated in {:.1} s",
-        compile.as_secs_f64() * 1e3,
-        bytes as f64 / 1e6,
-        corpus.documents.len(),
-        corpus.planted,
-        plants.len(),
-        generate.as_secs_f64(),
-    );
 
     let mut hits = 0;
     let best = best_of(RUNS, || {
@@ -69,6 +95,9 @@ fn main() -> Result<(), Box<dyn Error>> {
         }
     });
     report("documents", bytes, best, hits);
+    if args.documents_only {
+        return Ok(());
+    }
 
     let best = best_of(RUNS, || {
         let text = corpus.text.as_str();
@@ -97,6 +126,51 @@ fn main() -> Result<(), Box<dyn Error>> {
         report(name.trim_start_matches("builtin/"), bytes, best, hits);
     }
     Ok(())
+}
+
+struct Args {
+    megabytes: usize,
+    write_corpus: Option<PathBuf>,
+    corpus: Option<PathBuf>,
+    documents_only: bool,
+}
+
+impl Args {
+    fn parse() -> Result<Args, Box<dyn Error>> {
+        let mut args = Args {
+            megabytes: DEFAULT_MB,
+            write_corpus: None,
+            corpus: None,
+            documents_only: false,
+        };
+        let mut it = std::env::args().skip(1);
+        while let Some(arg) = it.next() {
+            match arg.as_str() {
+                "--write-corpus" => {
+                    args.write_corpus = Some(
+                        it.next()
+                            .ok_or_else(|| format!("{arg} needs a path"))?
+                            .into(),
+                    )
+                }
+                "--corpus" => {
+                    args.corpus = Some(
+                        it.next()
+                            .ok_or_else(|| format!("{arg} needs a path"))?
+                            .into(),
+                    )
+                }
+                "--documents-only" => args.documents_only = true,
+                // `cargo bench` passes `--bench`; a bare number is the corpus size in MB.
+                _ => {
+                    if let Ok(n) = arg.parse() {
+                        args.megabytes = n;
+                    }
+                }
+            }
+        }
+        Ok(args)
+    }
 }
 
 fn best_of(runs: usize, mut f: impl FnMut()) -> Duration {
@@ -193,6 +267,42 @@ struct Corpus {
 }
 
 impl Corpus {
+    /// Writes the documents as JSON lines `{"id", "text", "role"}`.
+    fn write(&self, path: &Path) -> std::io::Result<()> {
+        let mut out = BufWriter::new(File::create(path)?);
+        for (id, &(start, end)) in self.documents.iter().enumerate() {
+            let line =
+                serde_json::json!({"id": id, "text": &self.text[start..end], "role": "user"});
+            serde_json::to_writer(&mut out, &line)?;
+            out.write_all(b"\n")?;
+        }
+        out.flush()
+    }
+
+    /// Reads documents written by [`Corpus::write`] (the `text` of each line).
+    fn read(path: &Path) -> Result<Corpus, Box<dyn Error>> {
+        let mut text = String::new();
+        let mut documents = Vec::new();
+        for (n, line) in BufReader::new(File::open(path)?).lines().enumerate() {
+            let line = line?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let value: serde_json::Value = serde_json::from_str(&line)?;
+            let doc = value["text"]
+                .as_str()
+                .ok_or_else(|| format!("{}:{}: no `text` string", path.display(), n + 1))?;
+            let start = text.len();
+            text.push_str(doc);
+            documents.push((start, text.len()));
+        }
+        Ok(Corpus {
+            text,
+            documents,
+            planted: 0,
+        })
+    }
+
     fn generate(target: usize, plants: &[String]) -> Corpus {
         let mut rng = Rng(0x1174_7261_696c);
         let mut text = String::with_capacity(target + 64 * 1024);
