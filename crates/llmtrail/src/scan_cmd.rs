@@ -6,6 +6,9 @@
 //! line, in the same order, `{"id", "findings": [...]}` with byte offsets into the text; memory
 //! stays flat whatever the input size. A line that is not such an object gets
 //! `{"line": N, "error": "..."}` in its place and the run goes on (exit status 2 at the end).
+//! Lines are read one at a time into a buffer of at most `--max-line-bytes` (64 MiB by
+//! default): a longer line is skipped without being held in memory and reported the same way,
+//! so that one line without a newline cannot take the process's memory.
 //! `--fail-on SEVERITY` exits 1 when a finding reaches that severity (for CI).
 
 use std::io::{BufRead as _, BufWriter, Read as _, Write as _};
@@ -59,6 +62,9 @@ pub struct ScanArgs {
     /// Read JSON lines `{"id", "text", "role"}` and write one result line per input line.
     #[arg(long)]
     jsonl: bool,
+    /// Longest accepted JSON line, in bytes; a longer line is skipped and reported as an error.
+    #[arg(long, default_value_t = 64 << 20)]
+    max_line_bytes: u64,
     /// Output format for plain-text input.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
@@ -155,10 +161,24 @@ pub fn scan(args: &ScanArgs) -> anyhow::Result<u8> {
         let mut n = 0u64;
         loop {
             line.clear();
-            if input.read_until(b'\n', &mut line)? == 0 {
+            let limit = args.max_line_bytes;
+            if input
+                .by_ref()
+                .take(limit.saturating_add(1))
+                .read_until(b'\n', &mut line)?
+                == 0
+            {
                 break;
             }
             n += 1;
+            if line.len() as u64 > limit && line.last() != Some(&b'\n') {
+                input.skip_until(b'\n')?;
+                bad_lines += 1;
+                let why = format!("the line is longer than {limit} bytes (--max-line-bytes)");
+                serde_json::to_writer(&mut out, &json!({"line": n, "error": why}))?;
+                out.write_all(b"\n")?;
+                continue;
+            }
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }

@@ -92,6 +92,34 @@ fn jsonl_keeps_order_reports_bad_lines_and_goes_on() {
     assert!(err.contains("not UTF-8"), "{err}");
 }
 
+/// The tracker issue on detection: `scan --jsonl` streams with flat memory, so one line
+/// without an end cannot be read whole; it is skipped, reported, and the run goes on.
+#[test]
+fn jsonl_line_over_the_limit_is_reported_and_skipped() {
+    let ok = serde_json::json!({"id": "ok", "text": format!("key {SECRET}")}).to_string();
+    let long = serde_json::json!({"id": "long", "text": "x".repeat(300)}).to_string();
+    let limit = ok.len().to_string();
+    // The first line is exactly at the limit; the long line is followed by a good one, and
+    // the input ends with a long line that has no newline.
+    let input = format!("{ok}\n{long}\n{ok}\n{long}");
+    let (code, out, err) = scan_stdin(&["--jsonl", "--max-line-bytes", &limit], input.as_bytes());
+    assert_eq!(code, 2, "{err}");
+    let lines: Vec<serde_json::Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 4, "{out}");
+    assert_eq!(lines[0]["id"], "ok");
+    assert_eq!(lines[0]["findings"][0]["type"], "github_pat_classic");
+    assert_eq!(lines[1]["line"], 2);
+    assert!(
+        lines[1]["error"].as_str().unwrap().contains("longer than"),
+        "{out}"
+    );
+    assert_eq!(lines[2]["id"], "ok");
+    assert_eq!(lines[3]["line"], 4);
+}
+
 #[test]
 fn rules_list_and_test_including_user_files() {
     let (code, out, _) = run(&["rules", "list"]);
