@@ -105,7 +105,8 @@ def add_pyrit(corpus: Corpus, zf: zipfile.ZipFile, rng: random.Random) -> None:
             continue
         if list(doc.get("parameters") or []) != ["prompt"]:
             continue
-        template = doc["value"]
+        # Jinja's raw markers protect literal braces in some templates; rendering drops them.
+        template = doc["value"].replace("{% raw %}", "").replace("{% endraw %}", "")
         if not placeholder.search(template):
             continue
         text = placeholder.sub(lambda _: rng.choice(behaviours), template).strip()
@@ -186,7 +187,8 @@ def faker_value(fake: Faker, rng: random.Random, entity: str) -> str:
 
 def add_presidio(corpus: Corpus, zf: zipfile.ZipFile, seed: int, fills: int, pattern_fills: int) -> None:
     raw = zf.read("presidio_evaluator/data_generator/raw_data/templates.txt").decode("utf-8", "replace")
-    templates = [line.strip() for line in raw.splitlines() if line.strip()]
+    # Line breaks inside a template are written as the two characters \n.
+    templates = [line.strip().replace("\\n", "\n") for line in raw.splitlines() if line.strip()]
     fake = Faker("en_US")
     fake.seed_instance(seed)
     rng = random.Random(seed)
@@ -230,6 +232,10 @@ def add_secrets(corpus: Corpus, seed: int, per_format: int) -> None:
         for start, end, kind in sample["secrets"]:
             bstart, bend = byte_span(sample["text"], start, end)
             spans.append({"category": "secret", "type": kind, "start": bstart, "end": bend})
+        # A connection string may name its host by IP address: that is PII of the ip type.
+        for m in re.finditer(r"\b(?:[0-9]{1,3}\.){3}[0-9]{1,3}\b", sample["text"]):
+            bstart, bend = byte_span(sample["text"], m.start(), m.end())
+            spans.append({"category": "pii", "type": "ip_address", "start": bstart, "end": bend})
         corpus.add("secret", "secrets_gen:" + sample["format"], sample["text"], ["secret"], spans)
     for text in read_lines(HERE / "secret_negatives.txt"):
         corpus.add("secret_negative", "eval/secret_negatives.txt", text)

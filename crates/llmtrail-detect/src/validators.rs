@@ -217,6 +217,7 @@ const fn range(network: &'static str, from: u32, to: u32, lengths: &'static [usi
 const LEN_16_19: &[usize] = &[16, 17, 18, 19];
 const LEN_14_19: &[usize] = &[14, 15, 16, 17, 18, 19];
 const LEN_13_19: &[usize] = &[13, 14, 15, 16, 17, 18, 19];
+const LEN_12_19: &[usize] = &[12, 13, 14, 15, 16, 17, 18, 19];
 
 /// Issuer identification ranges of the card networks in wide use (ISO/IEC 7812 prefixes as
 /// the networks publish them).
@@ -232,10 +233,13 @@ const CARD_RANGES: &[CardRange] = &[
     range("discover", 65, 65, LEN_16_19),
     range("discover", 622_126, 622_925, LEN_16_19),
     range("jcb", 3528, 3589, LEN_16_19),
+    // JCB's older 15-digit ranges, still in test data and old card stock.
+    range("jcb", 1800, 1800, &[15]),
+    range("jcb", 2131, 2131, &[15]),
     range("diners", 300, 305, LEN_14_19),
     range("diners", 3095, 3095, LEN_14_19),
     range("diners", 36, 36, LEN_14_19),
-    range("diners", 38, 39, LEN_16_19),
+    range("diners", 38, 39, LEN_14_19),
     range("unionpay", 62, 62, LEN_16_19),
     range("maestro", 5018, 5018, LEN_13_19),
     range("maestro", 5020, 5020, LEN_13_19),
@@ -244,6 +248,14 @@ const CARD_RANGES: &[CardRange] = &[
     range("maestro", 6304, 6304, LEN_13_19),
     range("maestro", 6759, 6759, LEN_13_19),
     range("maestro", 6761, 6763, LEN_13_19),
+    // Maestro is the one network that issues 12-digit numbers; 56–58 are its former ranges.
+    range("maestro", 5018, 5018, &[12]),
+    range("maestro", 5020, 5020, &[12]),
+    range("maestro", 5038, 5038, &[12]),
+    range("maestro", 56, 58, LEN_12_19),
+    range("maestro", 6304, 6304, &[12]),
+    range("maestro", 6759, 6759, &[12]),
+    range("maestro", 6761, 6763, &[12]),
     range("mir", 2200, 2204, LEN_16_19),
     range("dankort", 5019, 5019, &[16]),
     range("rupay", 60, 60, &[16]),
@@ -289,7 +301,7 @@ fn card_grouping(s: &str) -> bool {
     })
 }
 
-/// Payment card number: 13–19 digits, optionally in groups separated by spaces or dashes (one
+/// Payment card number: 12–19 digits (12 for Maestro only), optionally in groups separated by spaces or dashes (one
 /// kind), with a valid Luhn checksum and an issuer range whose length it has.
 ///
 /// ```
@@ -306,7 +318,7 @@ pub fn payment_card(candidate: &str) -> bool {
         return false;
     };
     let d = digits.get();
-    (13..=19).contains(&d.len())
+    (12..=19).contains(&d.len())
         && one_separator(candidate)
         && card_grouping(candidate)
         && !all_same(d)
@@ -1438,6 +1450,9 @@ mod tests {
             ("6200000000000005", "unionpay"),
             ("6759649826438453", "maestro"),
             ("2200000000000004", "mir"),
+            ("675964982648", "maestro"),
+            ("180000000000002", "jcb"),
+            ("38419589082872", "diners"),
         ];
         for (number, network) in valid {
             let number = if luhn(number) {
