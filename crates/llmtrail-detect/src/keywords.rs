@@ -51,10 +51,18 @@ pub(crate) struct KeywordIndex {
     pairs: Vec<u32>,
     /// Bit per folded byte pair that is a two-byte keyword.
     pair_filter: Pairs,
-    /// For trigram bucket `b` ([`bucket`]), the ids of keywords of three bytes or more are
+    /// For trigram bucket `b` ([`bucket`]), the ids of the three-byte keywords are
     /// `ids[starts[b]..starts[b + 1]]`.
     starts: Vec<u32>,
     ids: Vec<u32>,
+    /// For bucket `b` of a hashed first four bytes ([`bucket4`]), the ids of the keywords of
+    /// four bytes or more are `ids4[starts4[b]..starts4[b + 1]]`.
+    starts4: Vec<u32>,
+    ids4: Vec<u32>,
+    /// Per keyword, its first eight bytes (zero-padded) and the mask that folds ASCII case
+    /// where the keyword has a letter and keeps the length: one comparison rejects almost
+    /// every candidate.
+    heads: Vec<(u64, u64, u64)>,
 }
 
 /// Folds ASCII letters to lowercase; other bytes may collide (`@` and `` ` ``), which only
@@ -62,6 +70,19 @@ pub(crate) struct KeywordIndex {
 #[inline]
 fn fold(b: u8) -> u8 {
     b | 0x20
+}
+
+/// The offsets (`starts`, one more than buckets) and ids of a bucketed keyword list.
+fn bucket_table(mut buckets: Vec<(usize, u32)>) -> (Vec<u32>, Vec<u32>) {
+    buckets.sort_unstable();
+    let mut starts = vec![0u32; PAIR_BITS + 1];
+    for &(b, _) in &buckets {
+        starts[b + 1] += 1;
+    }
+    for b in 0..PAIR_BITS {
+        starts[b + 1] += starts[b];
+    }
+    (starts, buckets.into_iter().map(|(_, id)| id).collect())
 }
 
 /// Packs three or four bytes little-endian, folded.
@@ -81,6 +102,32 @@ fn hash3(packed: u32) -> usize {
 #[inline]
 fn hash4(packed: u32) -> usize {
     (packed.wrapping_mul(0x85eb_ca6b) >> 15) as usize
+}
+
+/// The bucket of a packed (folded) first four bytes.
+#[inline]
+fn bucket4(packed: u32) -> usize {
+    (packed.wrapping_mul(0x2545_f491) >> 16) as usize
+}
+
+/// `(head, fold, keep)` for a lowercased keyword: text bytes `t` at a position match the
+/// keyword's first eight when `(t | fold) & keep == head`.
+fn head(word: &[u8]) -> (u64, u64, u64) {
+    let mut head = [0u8; 8];
+    let mut fold = [0u8; 8];
+    let mut keep = [0u8; 8];
+    for (i, &b) in word.iter().take(8).enumerate() {
+        head[i] = b;
+        keep[i] = 0xff;
+        if b.is_ascii_lowercase() {
+            fold[i] = 0x20;
+        }
+    }
+    (
+        u64::from_le_bytes(head),
+        u64::from_le_bytes(fold),
+        u64::from_le_bytes(keep),
+    )
 }
 
 /// The trigram bucket of a packed (folded) trigram.
@@ -110,10 +157,13 @@ impl KeywordIndex {
         let mut pair_filter: Pairs = Box::new([0; PAIR_BITS / 64]);
         let mut pairs = Vec::new();
         let mut buckets: Vec<(usize, u32)> = Vec::new();
+        let mut buckets4: Vec<(usize, u32)> = Vec::new();
+        let mut heads = Vec::with_capacity(words.len());
         for (id, word) in words.iter().enumerate() {
             let id = id as u32;
             let w = word.as_bytes().to_ascii_lowercase();
             spans.push((bytes.len() as u32, (bytes.len() + w.len()) as u32));
+            heads.push(head(&w));
             bytes.extend_from_slice(&w);
             match w.len() {
                 2 => {
@@ -133,20 +183,13 @@ impl KeywordIndex {
                 n if n >= 4 => {
                     set1(&mut triples, hash3(pack(&w[..3])));
                     set1(&mut quads, hash4(pack(&w[..4])));
-                    buckets.push((bucket(pack(&w[..3])), id));
+                    buckets4.push((bucket4(pack(&w[..4])), id));
                 }
                 _ => {}
             }
         }
-        buckets.sort_unstable();
-        let mut starts = vec![0u32; PAIR_BITS + 1];
-        for &(b, _) in &buckets {
-            starts[b + 1] += 1;
-        }
-        for b in 0..PAIR_BITS {
-            starts[b + 1] += starts[b];
-        }
-        let ids = buckets.into_iter().map(|(_, id)| id).collect();
+        let (starts, ids) = bucket_table(buckets);
+        let (starts4, ids4) = bucket_table(buckets4);
         KeywordIndex {
             bytes,
             spans,
@@ -157,6 +200,9 @@ impl KeywordIndex {
             pair_filter,
             starts,
             ids,
+            starts4,
+            ids4,
+            heads,
         }
     }
 
@@ -203,10 +249,28 @@ impl KeywordIndex {
         {
             return;
         }
-        let b = bucket(packed);
+        // Up to eight bytes from `at`, zero-padded at the end of the text.
+        let text = match bytes.get(at..at + 8) {
+            Some(eight) => u64::from_le_bytes(eight.try_into().unwrap_or_default()),
+            None => {
+                let mut eight = [0u8; 8];
+                let tail = &bytes[at..];
+                eight[..tail.len()].copy_from_slice(tail);
+                u64::from_le_bytes(eight)
+            }
+        };
+        let b = bucket(packed & 0x00ff_ffff);
         for &id in &self.ids[self.starts[b] as usize..self.starts[b + 1] as usize] {
-            if self.matches(bytes, at, id) {
+            if self.matches(bytes, at, text, id) {
                 found(at, id as usize);
+            }
+        }
+        if four {
+            let b = bucket4(packed);
+            for &id in &self.ids4[self.starts4[b] as usize..self.starts4[b + 1] as usize] {
+                if self.matches(bytes, at, text, id) {
+                    found(at, id as usize);
+                }
             }
         }
     }
@@ -220,13 +284,20 @@ impl KeywordIndex {
             return;
         }
         for &id in &self.pairs {
-            if self.matches(bytes, at, id) {
+            if self.matches_slow(bytes, at, id) {
                 found(at, id as usize);
             }
         }
     }
 
-    fn matches(&self, bytes: &[u8], at: usize, id: u32) -> bool {
+    /// Whether keyword `id` starts at `at`; `text` holds the (zero-padded) eight bytes there.
+    #[inline]
+    fn matches(&self, bytes: &[u8], at: usize, text: u64, id: u32) -> bool {
+        let (head, fold, keep) = self.heads[id as usize];
+        (text | fold) & keep == head && self.matches_slow(bytes, at, id)
+    }
+
+    fn matches_slow(&self, bytes: &[u8], at: usize, id: u32) -> bool {
         let (start, end) = self.spans[id as usize];
         let word = &self.bytes[start as usize..end as usize];
         bytes.len() - at >= word.len() && bytes[at..at + word.len()].eq_ignore_ascii_case(word)
