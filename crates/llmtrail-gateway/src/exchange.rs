@@ -254,6 +254,19 @@ impl Exchange {
         self.event(Uuid::now_v7(), Timestamp::now(), r)
     }
 
+    /// Builds the `audit` event that says the client received a redacted output: the rules
+    /// whose spans were masked and how many; its target is the request's id.
+    #[must_use]
+    pub fn redaction_event(&self, rules: &[String], spans: usize) -> Event {
+        let mut a = Audit::new("gateway.redact", AuditOutcome::Success);
+        a.target = Some(self.id.to_string());
+        a.reason = Some("policy_redacted".into());
+        a.details.insert("rules".into(), rules.to_vec().into());
+        a.details.insert("spans".into(), spans.into());
+        a.details.insert(API_ATTR.into(), api_name(self.api).into());
+        self.event(Uuid::now_v7(), Timestamp::now(), a)
+    }
+
     /// Builds an `audit` event for a refused request; its id becomes the exchange id.
     #[must_use]
     pub fn refusal_event(&self, action: &str, reason: &str, target: Option<&str>) -> Event {

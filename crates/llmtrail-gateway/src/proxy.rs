@@ -6,7 +6,9 @@
 //!    tool results it carries) is durable before anything is forwarded, and a ledger failure
 //!    is a 503 with nothing forwarded; in permissive mode it is queued and the request goes on;
 //! 3. `on_upstream_response`: the status and headers go to the client at once, with
-//!    `x-llmtrail-request-id`; the body is passed through frame by frame ([`Capture`]);
+//!    `x-llmtrail-request-id`; the body is passed through frame by frame ([`Capture`]),
+//!    except a non-streamed output under a `redact` policy, which is read whole, recorded
+//!    raw, and sent masked;
 //! 4. `on_complete`: when the body ends (or the client leaves, or the upstream breaks), the
 //!    captured output is parsed and the `llm.response` is queued for the ledger.
 //!
@@ -38,6 +40,9 @@ use crate::vkeys::{self, Keyring, Lookup};
 
 /// Header carrying the id of the request's `llm.request` event.
 pub const REQUEST_ID_HEADER: &str = "x-llmtrail-request-id";
+
+/// Header on an output the policy redacted: how many spans were masked.
+pub const REDACTED_HEADER: &str = "x-llmtrail-redacted";
 
 /// Body type of gateway responses.
 pub type GatewayBody = UnsyncBoxBody<Bytes, BoxError>;
@@ -425,6 +430,14 @@ impl Gateway {
             .and_then(|v| v.to_str().ok())
             .filter(|v| v.len() <= 256)
             .map(str::to_owned);
+        let redact = if !streamed && rparts.status.is_success() {
+            self.policy
+                .as_ref()
+                .filter(|p| p.redacts(api))
+                .map(|p| (p.clone(), ex.clone()))
+        } else {
+            None
+        };
         let on_end = Box::new(Completion {
             gateway: Arc::clone(self),
             ex,
@@ -434,6 +447,11 @@ impl Gateway {
             _permit: permit,
         });
         let body = Capture::new(rbody, self.cfg.idle_timeout, on_end);
+        if let Some((policy, ex)) = redact {
+            return self
+                .redacted(policy, ex, kind, rparts.status, headers, body)
+                .await;
+        }
         let mut resp = Response::new(body.boxed_unsync());
         *resp.status_mut() = rparts.status;
         *resp.headers_mut() = headers;
@@ -532,6 +550,73 @@ impl Gateway {
                 ),
             ),
         )
+    }
+
+    /// Answers with a non-streamed output after redaction: the whole body is read (the
+    /// capture records it raw, as for any answer), scanned off the async threads, and the
+    /// masked version is sent with `x-llmtrail-redacted: <spans>`; an `audit` event records
+    /// that the client saw a redacted output.
+    async fn redacted<B>(
+        &self,
+        policy: crate::policy::Policy,
+        ex: Exchange,
+        kind: Kind,
+        status: StatusCode,
+        mut headers: http::HeaderMap,
+        body: Capture<B>,
+    ) -> Response<GatewayBody>
+    where
+        Capture<B>: Body<Data = Bytes, Error = BoxError>,
+    {
+        let Ok(collected) = body.collect().await else {
+            return self.reply(
+                &ex,
+                kind,
+                &GatewayError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "upstream_failed",
+                    "the upstream's answer broke off before its end",
+                ),
+            );
+        };
+        let bytes = collected.to_bytes();
+        let api = ex.api;
+        let scanned = {
+            let bytes = bytes.clone();
+            tokio::task::spawn_blocking(move || policy.redact(api, &bytes)).await
+        };
+        let out = match scanned {
+            Ok(Some(r)) => {
+                headers.remove(http::header::CONTENT_LENGTH);
+                headers.insert(REDACTED_HEADER, HeaderValue::from(r.spans));
+                tracing::info!(request_id = %ex.id, rules = ?r.rules, spans = r.spans, "output redacted by policy");
+                self.recorder
+                    .send(vec![ex.redaction_event(&r.rules, r.spans)]);
+                Bytes::from(r.body)
+            }
+            Ok(None) => bytes,
+            Err(e) => {
+                // The scan panicked: the output is withheld rather than passed unchecked.
+                tracing::error!(request_id = %ex.id, error = %e, "redaction scan failed");
+                return self.reply(
+                    &ex,
+                    kind,
+                    &GatewayError::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "redaction_failed",
+                        "the gateway could not check this output",
+                    ),
+                );
+            }
+        };
+        let mut resp = Response::new(
+            Full::new(out)
+                .map_err(|never| match never {})
+                .boxed_unsync(),
+        );
+        *resp.status_mut() = status;
+        *resp.headers_mut() = headers;
+        resp
     }
 
     /// Records a request the gateway refuses to forward, raw bytes included, and answers.

@@ -2,7 +2,8 @@
 //!
 //! An event points at another through `llm.response.request_id`, `tool.call.request_id`, the
 //! `tool.call` attribute `llmtrail.carried_by` (the request that carried the tool result),
-//! `finding.event_id` and `alert.evidence`. The map is derived from the ledger: rebuilt from
+//! `finding.event_id`, `alert.evidence` and an `audit` event's `target` when it is an event id
+//! (a redacted output, a raw read). The map is derived from the ledger: rebuilt from
 //! the events' metadata at startup and updated on every append ([`Indexed`] wraps the
 //! journal). It holds ids only, about 60 bytes per link.
 
@@ -40,7 +41,13 @@ pub fn references(event: &Event) -> Vec<Uuid> {
         }
         Body::Finding(f) => vec![f.event_id],
         Body::Alert(a) => a.evidence.clone(),
-        Body::LlmRequest(_) | Body::Audit(_) => Vec::new(),
+        Body::Audit(a) => a
+            .target
+            .as_deref()
+            .and_then(|t| t.parse::<Uuid>().ok())
+            .into_iter()
+            .collect(),
+        Body::LlmRequest(_) => Vec::new(),
     }
 }
 

@@ -197,3 +197,122 @@ fn policy_blocks_a_request_before_it_is_forwarded_and_records_it() {
     assert_eq!(status, 200);
     assert_eq!(mock.request_count(), 1);
 }
+
+#[test]
+fn redact_policy_masks_a_non_streamed_output_and_the_ledger_keeps_it_raw() {
+    const PAT: &str = "ghp_A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8";
+    let mock = MockUpstream::start().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let config = write_config(
+        tmp.path(),
+        &format!(
+            "[[gateway.policy]]\ncategory = \"secret\"\naction = \"redact\"\n\
+             [gateway.upstreams.openai]\nbase_url = \"{}\"\n\
+             [gateway.upstreams.anthropic]\nbase_url = \"{}\"\n",
+            mock.base_url(),
+            mock.base_url()
+        ),
+    );
+    let server = Server::start(&tmp.path().join("data"), &config);
+    let send = |path: &str, body: &Value| {
+        let mut resp = agent()
+            .post(format!("{}{path}", server.url))
+            .header("content-type", "application/json")
+            .header("anthropic-version", "2023-06-01")
+            .send(body.to_string().as_bytes())
+            .unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let bytes = resp.body_mut().read_to_vec().unwrap();
+        (status, headers, bytes)
+    };
+
+    // The mock echoes the prompt, so the output carries the token.
+    let chat =
+        json!({"model": "gpt-4o", "messages": [{"role": "user", "content": format!("say {PAT}")}]});
+    let (status, headers, bytes) = send("/v1/chat/completions", &chat);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+    let text = String::from_utf8(bytes.clone()).unwrap();
+    assert!(
+        !text.contains(PAT),
+        "the client received the secret: {text}"
+    );
+    let v: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(
+        v["choices"][0]["message"]["content"],
+        "echo: say [REDACTED:secret]"
+    );
+    assert_eq!(headers["x-llmtrail-redacted"], "1");
+    if let Some(len) = headers.get("content-length") {
+        assert_eq!(len.to_str().unwrap(), bytes.len().to_string());
+    }
+    let id = headers["x-llmtrail-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+
+    // The ledger keeps the raw output, and says the client saw a redacted one.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (response, audit) = loop {
+        let r = server.get(&format!("/api/v1/events/{id}/related"));
+        let events: Vec<Value> = r.json()["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["event"].clone())
+            .collect();
+        let response = events.iter().find(|e| e["kind"] == "llm.response").cloned();
+        let audit = events.iter().find(|e| e["kind"] == "audit").cloned();
+        if let (Some(r), Some(a)) = (&response, &audit) {
+            break (r.clone(), a.clone());
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no response/audit for {id}: {events:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let raw = response["body"]["raw"].as_str().unwrap();
+    assert!(
+        raw.contains(&format!("echo: say {PAT}")),
+        "the ledger lost the raw output: {raw}"
+    );
+    assert!(
+        response["body"]["gen_ai.output.messages"]
+            .to_string()
+            .contains(PAT)
+    );
+    assert_eq!(audit["body"]["action"], "gateway.redact");
+    assert_eq!(audit["body"]["details"]["spans"], 1);
+    assert!(
+        !audit.to_string().contains(PAT),
+        "the audit event quotes the secret"
+    );
+
+    // Anthropic Messages too.
+    let messages = json!({"model": "claude-sonnet-4-5", "max_tokens": 64, "messages": [{"role": "user", "content": format!("say {PAT}")}]});
+    let (status, headers, bytes) = send("/v1/messages", &messages);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&bytes));
+    let v: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(v["content"][0]["text"], "echo: say [REDACTED:secret]");
+    assert_eq!(headers["x-llmtrail-redacted"], "1");
+
+    // A clean output and a streamed one pass as they came.
+    let clean = json!({"model": "gpt-4o", "messages": [{"role": "user", "content": "hello"}]});
+    let (status, headers, bytes) = send("/v1/chat/completions", &clean);
+    assert_eq!(status, 200);
+    assert!(headers.get("x-llmtrail-redacted").is_none());
+    let v: Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(v["choices"][0]["message"]["content"], "echo: hello");
+    let mut streamed = chat.clone();
+    streamed["stream"] = json!(true);
+    let (status, headers, _) = send("/v1/chat/completions", &streamed);
+    assert_eq!(status, 200);
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    assert!(headers.get("x-llmtrail-redacted").is_none());
+}
