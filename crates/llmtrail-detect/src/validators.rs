@@ -20,6 +20,7 @@ use std::sync::OnceLock;
 pub const NAMES: &[&str] = &[
     "luhn",
     "payment_card",
+    "card_in_context",
     "us_ssn",
     "us_itin",
     "iban",
@@ -27,6 +28,7 @@ pub const NAMES: &[&str] = &[
     "phone",
     "phone_e164",
     "phone_nanp",
+    "phone_nanp_in_context",
     "phone_uk",
     "phone_de",
     "phone_fr",
@@ -62,6 +64,7 @@ pub fn check(name: &str, candidate: &str) -> Option<bool> {
     let f: fn(&str) -> bool = match name {
         "luhn" => luhn,
         "payment_card" => payment_card,
+        "card_in_context" => card_in_context,
         "us_ssn" => us_ssn,
         "us_itin" => us_itin,
         "iban" => iban,
@@ -69,6 +72,7 @@ pub fn check(name: &str, candidate: &str) -> Option<bool> {
         "phone" => phone,
         "phone_e164" => phone_e164,
         "phone_nanp" => phone_nanp,
+        "phone_nanp_in_context" => phone_nanp_in_context,
         "phone_uk" => phone_uk,
         "phone_de" => phone_de,
         "phone_fr" => phone_fr,
@@ -324,6 +328,32 @@ pub fn payment_card(candidate: &str) -> bool {
         && !all_same(d)
         && luhn(candidate)
         && card_network(d).is_some()
+}
+
+/// Payment card number where the text says it is one (rules with a card word as context):
+/// everything [`payment_card`] checks except the issuer range, so that numbers of ranges
+/// this table does not know (a new issuer, a private-label card) are still found. The
+/// checksum and the grouping still have to hold.
+///
+/// ```
+/// use llmtrail_detect::validators::card_in_context;
+///
+/// assert!(card_in_context("3591210350344663"));    // no known issuer range, Luhn holds
+/// assert!(!card_in_context("3591210350344664"));   // checksum
+/// assert!(!card_in_context("1111 1111 1111 1117")); // repeated digits
+/// ```
+#[must_use]
+pub fn card_in_context(candidate: &str) -> bool {
+    let Some(digits) = Digits::of(candidate, b" -") else {
+        return false;
+    };
+    let d = digits.get();
+    (12..=19).contains(&d.len())
+        && one_separator(candidate)
+        && card_grouping(candidate)
+        && !all_same(d)
+        && !all_same(&d[..d.len() - 1])
+        && luhn(candidate)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -760,6 +790,47 @@ pub fn phone_nanp(candidate: &str) -> bool {
     };
     fits_any(national, TEMPLATES)
         && Digits::of(national, b"() -.").is_some_and(|d| nanp_nsn(d.get()))
+}
+
+/// NANP number where the text says it is a phone number (rules with a phone word as
+/// context or label): the notations of [`phone_nanp`], and a leading `001` or `1`, with
+/// the area code and exchange only required not to start with 0 or 1. N11 and N9X codes are
+/// accepted here because the word already says what the number is (and N9X area codes are
+/// held for expansion, not forbidden).
+///
+/// ```
+/// use llmtrail_detect::validators::phone_nanp_in_context;
+///
+/// assert!(phone_nanp_in_context("(298)374-7705"));
+/// assert!(phone_nanp_in_context("001-591-221-8187"));
+/// assert!(!phone_nanp_in_context("123-456-7890")); // area code starts with 1
+/// assert!(!phone_nanp_in_context("222-222-2222")); // one digit repeated
+/// ```
+#[must_use]
+pub fn phone_nanp_in_context(candidate: &str) -> bool {
+    const TEMPLATES: &[&str] = &[
+        "(NNN) NNN-NNNN",
+        "(NNN)NNN-NNNN",
+        "(NNN) NNN.NNNN",
+        "(NNN) NNN NNNN",
+        "NNN-NNN-NNNN",
+        "NNN.NNN.NNNN",
+        "NNN NNN NNNN",
+        "NNNNNNNNNN",
+    ];
+    let national = match candidate
+        .strip_prefix("+1")
+        .or_else(|| candidate.strip_prefix("001"))
+        .or_else(|| candidate.strip_prefix('1'))
+    {
+        Some(rest) => rest.strip_prefix([' ', '-', '.']).unwrap_or(rest),
+        None => candidate,
+    };
+    fits_any(national, TEMPLATES)
+        && Digits::of(national, b"() -.").is_some_and(|d| {
+            let d = d.get();
+            d.len() == 10 && d[0] >= 2 && d[3] >= 2 && !all_same(d)
+        })
 }
 
 /// UK number in national notation: the trunk 0 and ten digits (nine for some 01 areas and
