@@ -25,6 +25,13 @@
 //! canaries = ["CANARY-7f3a9e21"]
 //! queue = 4096
 //!
+//! [otlp]                               # OTLP/HTTP receiver: POST /v1/traces, /v1/logs
+//! enabled = true                       # on the main listener
+//! listen = "127.0.0.1:4318"            # a second, OTLP-only listener (default: none)
+//! require_token = true                 # Authorization: Bearer <API token>
+//! max_body_bytes = 10485760            # as sent and once decompressed
+//! max_concurrent_requests = 16         # more wait up to 1 s, then 429
+//!
 //! [gateway]                            # see llmtrail_gateway::config for every key
 //! on_log_failure = "block"
 //! [gateway.upstreams.openai]
@@ -81,6 +88,8 @@ pub struct RawConfig {
     pub gateway: llmtrail_gateway::config::RawGateway,
     /// Detection.
     pub detect: crate::detect::RawDetect,
+    /// The OTLP/HTTP receiver.
+    pub otlp: crate::otlp::RawOtlp,
 }
 
 /// `[server]`
@@ -161,6 +170,8 @@ pub struct Config {
     pub gateway: llmtrail_gateway::config::GatewayConfig,
     /// Detection.
     pub detect: crate::detect::RawDetect,
+    /// The OTLP/HTTP receiver.
+    pub otlp: crate::otlp::OtlpConfig,
 }
 
 impl Config {
@@ -244,6 +255,10 @@ impl Config {
                 why: "must be between 1 and 60000".into(),
             });
         }
+        let otlp = raw
+            .otlp
+            .validate()
+            .map_err(|(key, why)| ConfigError::Invalid { key, why })?;
         let keys_dir = match raw.ledger.keys_dir {
             Some(dir) if !dir.as_os_str().is_empty() => dir,
             _ => raw.ledger.data_dir.join("keys"),
@@ -270,6 +285,7 @@ impl Config {
             checkpoint_interval: Duration::from_millis(raw.ledger.checkpoint_interval_ms),
             gateway,
             detect: raw.detect,
+            otlp,
         })
     }
 
@@ -321,6 +337,21 @@ mod tests {
         let raw = Config::parse_raw("[server]\nlisten = \"nowhere\"\n").unwrap();
         let err = Config::validate(raw).unwrap_err().to_string();
         assert!(err.contains("server.listen"), "{err}");
+    }
+
+    #[test]
+    fn otlp_is_on_the_main_listener_by_default_and_its_keys_are_checked() {
+        let c = Config::load(None).unwrap();
+        assert!(c.otlp.enabled && c.otlp.require_token);
+        assert_eq!(c.otlp.listen, None);
+        let raw = Config::parse_raw("[otlp]\nlisten = \"127.0.0.1:4318\"\n").unwrap();
+        let c = Config::validate(raw).unwrap();
+        assert_eq!(c.otlp.listen.unwrap().port(), 4318);
+        let raw = Config::parse_raw("[otlp]\nlisten = \"4318\"\n").unwrap();
+        let err = Config::validate(raw).unwrap_err().to_string();
+        assert!(err.contains("otlp.listen"), "{err}");
+        let err = Config::parse_raw("[otlp]\nmax_body = 3\n").unwrap_err();
+        assert!(err.contains("max_body"), "{err}");
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The llmtrail server: configuration, the HTTP API under `/api/v1/`, API tokens, and `serve`.
+//! The llmtrail server: configuration, the HTTP API under `/api/v1/`, the OTLP/HTTP receiver
+//! (`/v1/traces`, `/v1/logs`), API tokens, and `serve`.
 
 pub mod api;
 pub mod auth;
@@ -6,6 +7,7 @@ pub mod config;
 pub mod detect;
 pub mod error;
 pub mod links;
+pub mod otlp;
 pub mod serve;
 
 pub use config::Config;

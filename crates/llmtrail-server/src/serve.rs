@@ -1,6 +1,7 @@
 //! `serve`: open the data directory (creating keys and the first admin token on a first start),
-//! open the ledger, listen (API and gateway on one HTTP/1.1 listener), and shut down cleanly on
-//! SIGINT or SIGTERM with a final checkpoint.
+//! open the ledger, listen (API, gateway and OTLP receiver on one HTTP/1.1 listener, plus an
+//! OTLP-only listener when `otlp.listen` is set), and shut down cleanly on SIGINT or SIGTERM
+//! with a final checkpoint.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -22,6 +23,7 @@ use crate::auth::{AuthError, Tokens};
 use crate::config::Config;
 use crate::detect::Detection;
 use crate::links::{Indexed, Links};
+use crate::otlp::{self, OtlpState};
 
 /// Errors starting or running the server.
 #[derive(Debug, thiserror::Error)]
@@ -174,12 +176,20 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
     } else {
         (None, None)
     };
+    let tokens = Arc::new(tokens);
+    let otlp_state = OtlpState::new(&config.otlp, Arc::new(journal.clone()), Arc::clone(&tokens));
+    if !config.otlp.require_token {
+        tracing::warn!(
+            "otlp.require_token = false: anyone who can reach /v1/traces and /v1/logs can add \
+             events to the ledger"
+        );
+    }
     let state = AppState {
         ledger: Arc::clone(&ledger),
         journal,
         links,
         gateway: gateway.clone(),
-        tokens: Arc::new(tokens),
+        tokens,
         max_body_bytes: config.max_body_bytes,
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -192,8 +202,35 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
         what: "listener address".into(),
         source,
     })?;
+    let otlp_listener = match config.otlp.listen {
+        Some(otlp_addr) => {
+            let l = tokio::net::TcpListener::bind(otlp_addr)
+                .await
+                .map_err(|source| ServeError::Io {
+                    what: format!("listen on {otlp_addr} (otlp.listen)"),
+                    source,
+                })?;
+            if let Ok(bound) = l.local_addr() {
+                tracing::info!(addr = %bound, "OTLP/HTTP listener");
+            }
+            Some(l)
+        }
+        None => None,
+    };
+    let mut app = router(state);
+    if config.otlp.enabled {
+        app = app.merge(otlp::router(otlp_state.clone()));
+    }
     on_listening(addr);
-    serve_connections(listener, router(state), &config).await;
+    match otlp_listener {
+        Some(l) => {
+            tokio::join!(
+                serve_connections(listener, app, &config),
+                serve_connections(l, otlp::standalone(otlp_state), &config),
+            );
+        }
+        None => serve_connections(listener, app, &config).await,
+    }
     if let (Some(gw), Some(task)) = (gateway, recorder) {
         task.close(gw.recorder()).await;
     }
