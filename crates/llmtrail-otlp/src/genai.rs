@@ -13,7 +13,8 @@
 //!   start and an `llm.response` at its end that points at it (`request_id`), with provider,
 //!   model, parameters, usage, finish reasons, status, latency and the content found.
 //!
-//! Every event carries the span's trace, span and parent ids, and an actor from `enduser.id`,
+//! Event ids are derived from the trace and span ids ([`crate::ids`]), so a retried export maps
+//! to the same ids. Every event carries the span's trace, span and parent ids, and an actor from `enduser.id`,
 //! `user.id`, `session.id`, `enduser.role` and `client.address` (span first, then resource);
 //! the agent is `gen_ai.agent.name`, else the resource's `service.name`.
 //!
@@ -34,7 +35,6 @@ use llmtrail_core::{
     ToolCall, ToolStatus, Trace, Usage,
 };
 use serde_json::{Map, Value, json};
-use uuid::Uuid;
 
 use crate::content;
 use crate::model::{Attributes, Decoded, Origin, Span, StatusCode};
@@ -276,13 +276,15 @@ impl Call<'_> {
     }
 
     fn event(&self, time: Timestamp, body: impl Into<llmtrail_core::Body>) -> Event {
+        let body = body.into();
+        let role = format!("{}/{}", self.api, body.kind());
         Event {
-            id: Uuid::now_v7(),
+            id: crate::ids::event_id(&self.trace, &role, time),
             time,
             actor: self.actor(),
             trace: self.trace,
             tags: std::collections::BTreeMap::new(),
-            body: body.into(),
+            body,
         }
     }
 
@@ -838,6 +840,23 @@ mod tests {
         );
         assert_eq!(a.agent, None);
         assert_eq!(a.source_ip, Some("10.0.0.8".parse().unwrap()));
+    }
+
+    #[test]
+    fn the_same_span_maps_to_the_same_events() {
+        let s = span(json!({"gen_ai.operation.name": "chat", "gen_ai.request.model": "m"}));
+        let a = map(vec![s.clone()]);
+        let b = map(vec![s]);
+        assert_eq!(a.events, b.events);
+        assert_ne!(a.events[0].id, a.events[1].id);
+        assert_eq!(
+            a.events[0].id,
+            crate::ids::event_id(
+                &a.events[0].trace,
+                "otlp.traces/llm.request",
+                a.events[0].time
+            )
+        );
     }
 
     #[test]

@@ -48,6 +48,7 @@
 
 pub mod content;
 pub mod genai;
+pub mod ids;
 pub mod json;
 pub mod logs;
 pub mod model;

@@ -28,10 +28,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use http_body_util::{BodyExt as _, Limited};
-use llmtrail_ledger::{Journal, LedgerError};
+use llmtrail_core::{Body, Event};
+use llmtrail_ledger::{Journal, Ledger, LedgerError};
 use llmtrail_otlp::protocol::{self, Encoding, OtlpError, Signal};
 use serde::Deserialize;
 use tokio::sync::Semaphore;
+use uuid::Uuid;
 
 use crate::auth::Tokens;
 
@@ -125,10 +127,23 @@ impl RawOtlp {
     }
 }
 
+/// Reads back a recorded event by id: how a retried export is told from a conflicting one.
+pub trait Recorded: Send + Sync {
+    /// Returns the recorded event with this id, if any (read errors count as none).
+    fn recorded(&self, id: Uuid) -> Option<Event>;
+}
+
+impl Recorded for Ledger {
+    fn recorded(&self, id: Uuid) -> Option<Event> {
+        self.get(&id).ok().flatten().map(|s| s.event)
+    }
+}
+
 /// What the OTLP handlers share.
 #[derive(Clone)]
 pub struct OtlpState {
     journal: Arc<dyn Journal>,
+    recorded: Arc<dyn Recorded>,
     tokens: Arc<Tokens>,
     require_token: bool,
     max_body_bytes: usize,
@@ -146,9 +161,15 @@ impl std::fmt::Debug for OtlpState {
 
 impl OtlpState {
     /// Builds the state from the configuration.
-    pub fn new(config: &OtlpConfig, journal: Arc<dyn Journal>, tokens: Arc<Tokens>) -> Self {
+    pub fn new(
+        config: &OtlpConfig,
+        journal: Arc<dyn Journal>,
+        recorded: Arc<dyn Recorded>,
+        tokens: Arc<Tokens>,
+    ) -> Self {
         OtlpState {
             journal,
+            recorded,
             tokens,
             require_token: config.require_token,
             max_body_bytes: config.max_body_bytes,
@@ -278,7 +299,7 @@ async fn export(state: &OtlpState, signal: Signal, req: Request) -> Response {
         protocol::decode(signal, encoding, &bytes)
     })
     .await;
-    let mapped = match decoded {
+    let mut mapped = match decoded {
         Ok(Ok(m)) => m,
         Ok(Err(e)) => return refuse_otlp(encoding, &e),
         Err(_) => {
@@ -290,16 +311,17 @@ async fn export(state: &OtlpState, signal: Signal, req: Request) -> Response {
             );
         }
     };
-    if !mapped.events.is_empty()
-        && let Err(e) = state.journal.append(&mapped.events).await
-    {
-        return ledger_refusal(encoding, &e, mapped.events.len());
-    }
+    let events = mapped.events.len();
+    let duplicates = match append(state, std::mem::take(&mut mapped.events)).await {
+        Ok(d) => d,
+        Err(e) => return ledger_refusal(encoding, &e, events),
+    };
     let message = protocol::rejection_message(signal, &mapped);
     tracing::debug!(
         signal = ?signal,
         items = mapped.mapped,
-        events = mapped.events.len(),
+        events,
+        duplicates,
         rejected = mapped.rejected,
         "otlp export"
     );
@@ -309,6 +331,51 @@ async fn export(state: &OtlpState, signal: Signal, req: Request) -> Response {
         protocol::success_body(signal, encoding, mapped.rejected, &message),
     )
         .into_response()
+}
+
+/// Appends the events of one export; returns how many were already recorded.
+///
+/// Event ids are derived from the spans ([`llmtrail_otlp::ids`]), so an export that is sent
+/// again after a lost answer collides with what it recorded the first time. The ledger refuses
+/// the whole batch naming one id; an event identical to the recorded one is dropped (it is
+/// already there), one that differs gets a fresh id (and what pointed at it follows), so a
+/// retry records nothing twice and a conflicting span loses nothing. Each round drops or
+/// renames one event, so the rounds are bounded by the batch.
+async fn append(state: &OtlpState, mut events: Vec<Event>) -> Result<usize, LedgerError> {
+    let mut duplicates = 0;
+    for _ in 0..=events.len() {
+        if events.is_empty() {
+            break;
+        }
+        let id = match state.journal.append(&events).await {
+            Ok(_) => return Ok(duplicates),
+            Err(LedgerError::Duplicate(id)) => id,
+            Err(e) => return Err(e),
+        };
+        let Some(pos) = events.iter().position(|e| e.id == id) else {
+            return Err(LedgerError::Duplicate(id));
+        };
+        let recorded = Arc::clone(&state.recorded);
+        let stored = tokio::task::spawn_blocking(move || recorded.recorded(id))
+            .await
+            .ok()
+            .flatten();
+        if stored.as_ref() == Some(&events[pos]) {
+            events.remove(pos);
+            duplicates += 1;
+        } else {
+            let fresh = Uuid::now_v7();
+            events[pos].id = fresh;
+            for e in &mut events {
+                match &mut e.body {
+                    Body::LlmResponse(r) if r.request_id == Some(id) => r.request_id = Some(fresh),
+                    Body::ToolCall(t) if t.request_id == Some(id) => t.request_id = Some(fresh),
+                    _ => {}
+                }
+            }
+        }
+    }
+    Ok(duplicates)
 }
 
 fn ledger_refusal(encoding: Encoding, e: &LedgerError, events: usize) -> Response {
@@ -350,7 +417,6 @@ mod tests {
     use std::sync::Mutex;
 
     use axum::body::Body;
-    use llmtrail_core::Event;
     use llmtrail_ledger::journal::AppendFuture;
     use tower::ServiceExt as _;
 
@@ -369,9 +435,24 @@ mod tests {
                 if self.fail {
                     return Err(LedgerError::Closed);
                 }
-                self.events.lock().unwrap().extend_from_slice(events);
+                let mut stored = self.events.lock().unwrap();
+                if let Some(dup) = events.iter().find(|e| stored.iter().any(|s| s.id == e.id)) {
+                    return Err(LedgerError::Duplicate(dup.id));
+                }
+                stored.extend_from_slice(events);
                 Ok(Vec::new())
             })
+        }
+    }
+
+    impl Recorded for Memory {
+        fn recorded(&self, id: Uuid) -> Option<Event> {
+            self.events
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|e| e.id == id)
+                .cloned()
         }
     }
 
@@ -391,12 +472,13 @@ mod tests {
             max_body_bytes: 4096,
             ..OtlpConfig::default()
         };
-        let state = OtlpState::new(&config, memory.clone(), Arc::new(tokens));
+        let state = OtlpState::new(&config, memory.clone(), memory.clone(), Arc::new(tokens));
         (router(state), memory, token, dir)
     }
 
     const CHAT: &str = r#"{"resourceSpans":[{"scopeSpans":[{"spans":[
         {"traceId":"5b8efff798038103d269b633813fc60c","spanId":"eee19b7ec3c1b174","name":"chat",
+         "startTimeUnixNano":"1700000000000000000","endTimeUnixNano":"1700000001000000000",
          "attributes":[{"key":"gen_ai.operation.name","value":{"stringValue":"chat"}}]},
         {"traceId":"5b8e","spanId":"eee19b7ec3c1b174"}]}]}]}"#;
 
@@ -451,6 +533,41 @@ mod tests {
             "{msg}"
         );
         assert_eq!(memory.events.lock().unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_retried_export_records_nothing_twice_and_a_conflict_loses_nothing() {
+        let (app, memory, token, _dir) = setup(false, true);
+        let auth = format!("Bearer {token}");
+        let headers = [
+            ("content-type", "application/json"),
+            ("authorization", auth.as_str()),
+        ];
+        for _ in 0..2 {
+            let (status, _, body) = post(&app, "/v1/traces", &headers, CHAT.into()).await;
+            assert_eq!(status, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+        }
+        assert_eq!(
+            memory.events.lock().unwrap().len(),
+            2,
+            "the retry added nothing"
+        );
+        // Same span ids, other content: kept under fresh ids, the response still points at
+        // its request.
+        let conflicting = CHAT.replace(
+            "\"chat\"}}]},",
+            "\"chat\"}},{\"key\":\"x\",\"value\":{\"intValue\":\"1\"}}]},",
+        );
+        assert_ne!(conflicting, CHAT);
+        let (status, _, _) = post(&app, "/v1/traces", &headers, conflicting.into()).await;
+        assert_eq!(status, StatusCode::OK);
+        let events = memory.events.lock().unwrap();
+        assert_eq!(events.len(), 4);
+        let llmtrail_core::Body::LlmResponse(r) = &events[3].body else {
+            panic!("not a response")
+        };
+        assert_eq!(r.request_id, Some(events[2].id));
+        assert_ne!(events[2].id, events[0].id);
     }
 
     #[tokio::test]
@@ -580,7 +697,8 @@ mod tests {
                 max_concurrent_requests: 1,
                 ..OtlpConfig::default()
             };
-            OtlpState::new(&config, Arc::new(Memory::default()), Arc::new(tokens))
+            let memory = Arc::new(Memory::default());
+            OtlpState::new(&config, memory.clone(), memory, Arc::new(tokens))
         };
         let _held = Arc::clone(&state_permits.permits)
             .acquire_owned()

@@ -177,7 +177,12 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
         (None, None)
     };
     let tokens = Arc::new(tokens);
-    let otlp_state = OtlpState::new(&config.otlp, Arc::new(journal.clone()), Arc::clone(&tokens));
+    let otlp_state = OtlpState::new(
+        &config.otlp,
+        Arc::new(journal.clone()),
+        Arc::clone(&ledger) as Arc<dyn otlp::Recorded>,
+        Arc::clone(&tokens),
+    );
     if !config.otlp.require_token {
         tracing::warn!(
             "otlp.require_token = false: anyone who can reach /v1/traces and /v1/logs can add \
