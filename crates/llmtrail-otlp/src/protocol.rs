@@ -367,6 +367,40 @@ mod tests {
         assert_eq!((s.code, s.message.as_str()), (14, "later"));
     }
 
+    proptest::proptest! {
+        /// Untrusted bytes never panic the decoders, in either encoding, for either signal.
+        #[test]
+        fn arbitrary_bodies_never_panic(body in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            for signal in [Signal::Traces, Signal::Logs] {
+                for enc in [Encoding::Protobuf, Encoding::Json] {
+                    let _ = decode(signal, enc, &body);
+                }
+            }
+            let _ = decompress(Some("gzip"), &body, 4096);
+        }
+
+        /// Valid envelopes around arbitrary attribute values never panic the mapping, and what
+        /// it maps always validates.
+        #[test]
+        fn arbitrary_attribute_values_map_to_valid_events(
+            key in "(gen_ai\\.(operation\\.name|input\\.messages|prompt\\.[0-9]\\.content|usage\\.input_tokens|tool\\.call\\.arguments)|user\\.id)",
+            text in ".{0,40}",
+            n in proptest::num::i64::ANY,
+        ) {
+            let body = json!({"resourceSpans": [{"scopeSpans": [{"spans": [{
+                "traceId": "5b8efff798038103d269b633813fc60c", "spanId": "eee19b7ec3c1b174",
+                "attributes": [
+                    {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+                    {"key": key, "value": {"stringValue": text}},
+                    {"key": "gen_ai.request.max_tokens", "value": {"intValue": n.to_string()}},
+                ]}]}]}]});
+            let mapped = decode(Signal::Traces, Encoding::Json, body.to_string().as_bytes()).unwrap();
+            for e in &mapped.events {
+                proptest::prop_assert!(llmtrail_core::Event::from_value(e.to_value()).is_ok());
+            }
+        }
+    }
+
     #[test]
     fn rejection_messages_count_and_explain() {
         let mut m = Mapped::default();
