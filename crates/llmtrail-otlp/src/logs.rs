@@ -17,8 +17,12 @@
 //!   `tool.call`) exactly as a span with its attributes would;
 //! - other records produce nothing.
 //!
-//! Traces and logs arrive in separate requests, so the events made here do not replace those
-//! made from the span: both carry the same trace and span ids, which is how they are joined.
+//! Each export is mapped on its own, with no state kept between requests (the answer waits for
+//! durability, so nothing can be held back): the records of one call that arrive in separate
+//! exports (a simple processor sends each record alone; SDK setups batch them) become separate
+//! events with the same trace and span ids. Traces and logs arrive in separate requests too, so
+//! the events made here do not replace those made from the span: the shared trace and span ids
+//! are how they are joined.
 
 use std::sync::Arc;
 
