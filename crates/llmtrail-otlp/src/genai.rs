@@ -213,6 +213,8 @@ const CONSUMED: &[&str] = &[
     "gen_ai.usage.reasoning.output_tokens",
     "llm.usage.total_tokens",
     "llm.is_streaming",
+    "gen_ai.is_streaming",
+    "gen_ai.usage.reasoning_tokens",
     "gen_ai.tool.name",
     "gen_ai.tool.call.id",
     "gen_ai.tool.type",
@@ -398,7 +400,7 @@ impl Call<'_> {
         resp.finish_reasons = strings(a.get("gen_ai.response.finish_reasons"));
         resp.usage = usage(a);
         resp.latency_ms = self.duration_ms();
-        resp.streamed = a.get("llm.is_streaming").and_then(Value::as_bool) == Some(true);
+        resp.streamed = streaming(a);
         resp.attributes = self.attributes();
         resp.output_messages = match a.get("gen_ai.output.messages") {
             Some(v) => content::messages(v),
@@ -494,6 +496,14 @@ fn strings(v: Option<&Value>) -> Vec<String> {
     }
 }
 
+/// OpenLLMetry's streaming flag, in its older and newer names.
+fn streaming(a: &Attributes) -> bool {
+    ["gen_ai.is_streaming", "llm.is_streaming"]
+        .iter()
+        .find_map(|k| a.get(*k).and_then(Value::as_bool))
+        == Some(true)
+}
+
 fn parameters(a: &Attributes) -> Parameters {
     Parameters {
         temperature: f64_attr(a, "gen_ai.request.temperature"),
@@ -505,7 +515,7 @@ fn parameters(a: &Attributes) -> Parameters {
         frequency_penalty: f64_attr(a, "gen_ai.request.frequency_penalty"),
         presence_penalty: f64_attr(a, "gen_ai.request.presence_penalty"),
         choice_count: u64_attr(a, "gen_ai.request.choice.count"),
-        stream: a.get("llm.is_streaming").and_then(Value::as_bool) == Some(true),
+        stream: streaming(a),
         extra: Map::new(),
     }
 }
@@ -525,7 +535,8 @@ fn usage(a: &Attributes) -> Option<Usage> {
             .or_else(|| u64_attr(a, "llm.usage.total_tokens")),
         cache_read_input_tokens: u64_attr(a, "gen_ai.usage.cache_read.input_tokens"),
         cache_creation_input_tokens: u64_attr(a, "gen_ai.usage.cache_creation.input_tokens"),
-        reasoning_output_tokens: u64_attr(a, "gen_ai.usage.reasoning.output_tokens"),
+        reasoning_output_tokens: u64_attr(a, "gen_ai.usage.reasoning.output_tokens")
+            .or_else(|| u64_attr(a, "gen_ai.usage.reasoning_tokens")),
     })
 }
 
@@ -673,6 +684,8 @@ mod tests {
             "gen_ai.usage.completion_tokens": 7,
             "llm.usage.total_tokens": 27,
             "llm.is_streaming": false,
+            "gen_ai.is_streaming": true,
+            "gen_ai.usage.reasoning_tokens": 2,
             "llm.headers": "{'authorization': 'Bearer sk-secret'}",
             "gen_ai.prompt.0.role": "user",
             "gen_ai.prompt.0.content": "weather in Oslo?",
@@ -706,9 +719,11 @@ mod tests {
         assert_eq!(
             r["usage"],
             json!({"gen_ai.usage.input_tokens": 20, "gen_ai.usage.output_tokens": 7,
-                "total_tokens": 27})
+                "total_tokens": 27, "gen_ai.usage.reasoning.output_tokens": 2})
         );
         assert_eq!(r["gen_ai.response.finish_reasons"], json!(["tool_calls"]));
+        assert_eq!(r["streamed"], true, "the newer flag wins");
+        assert_eq!(b["parameters"]["stream"], true);
         assert_eq!(
             r["gen_ai.output.messages"][0]["parts"][0],
             json!({"type": "tool_call", "id": "call_1", "name": "get_weather",

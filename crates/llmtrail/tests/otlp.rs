@@ -1,9 +1,10 @@
 //! The OTLP/HTTP receiver, end to end on the real binary: the official OpenTelemetry Python
 //! SDK exports GenAI spans and log events (protobuf with gzip on `serve`'s listener, JSON on
-//! the `[otlp] listen` listener) and reads the events back through the API
-//! (tests/interop/otel_sdk.py); bad input is refused with the OTLP status codes and loses
-//! nothing that was valid. `make test` installs the SDK into `.venv`; `LLMTRAIL_PYTHON` may
-//! name another interpreter that has it.
+//! the `[otlp] listen` listener), and the OpenAI instrumentation traces the official `openai`
+//! client talking to the mock upstream; the script reads the events back through the API
+//! (tests/interop/otel_sdk.py). Bad input is refused with the OTLP status codes and loses
+//! nothing that was valid. `make test` installs the SDKs into `.venv`; `LLMTRAIL_PYTHON` may
+//! name another interpreter that has them.
 
 #![allow(
     clippy::unwrap_used,
@@ -79,6 +80,7 @@ fn post(url: &str, headers: &[(&str, &str)], body: &[u8]) -> (Reply, Option<Stri
 
 #[test]
 fn the_opentelemetry_sdk_exports_genai_spans_and_log_events() {
+    let mock = llmtrail_mock_upstream::MockUpstream::start().unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let (server, otlp) = start(tmp.path());
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop");
@@ -87,6 +89,7 @@ fn the_opentelemetry_sdk_exports_genai_spans_and_log_events() {
         .current_dir(&dir)
         .env("LLMTRAIL_URL", &server.url)
         .env("LLMTRAIL_OTLP_URL", &otlp)
+        .env("LLMTRAIL_MOCK_URL", mock.base_url())
         .env("LLMTRAIL_TOKEN", &server.token)
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .env("OTEL_SDK_DISABLED", "false")
@@ -99,6 +102,11 @@ fn the_opentelemetry_sdk_exports_genai_spans_and_log_events() {
         "otel_sdk.py failed:\n{stdout}\n{stderr}"
     );
     print!("{stdout}");
+    assert_eq!(
+        mock.requests().len(),
+        2,
+        "the instrumented client's two calls"
+    );
     // Both listeners close cleanly on SIGTERM, with the final checkpoint.
     server.stop();
 }

@@ -1,7 +1,9 @@
 """The official OpenTelemetry Python SDK exporting GenAI spans and GenAI log events to llmtrail's
 OTLP/HTTP receiver, with the protobuf exporter (gzip) on serve's listener and the JSON exporter
-on the OTLP-only listener. Each event is then read back through the API by the id llmtrail
-derives from the span (crates/llmtrail-otlp/src/ids.rs) and checked field by field."""
+on the OTLP-only listener; and the OpenAI instrumentation (opentelemetry-instrumentation-openai)
+around the official openai client talking to the mock upstream. Each event is then read back
+through the API by the id llmtrail derives from the span (crates/llmtrail-otlp/src/ids.rs) and
+checked field by field against what was sent and received."""
 
 import hashlib
 import json
@@ -22,6 +24,9 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import Status, StatusCode
+
+import openai
+from opentelemetry.instrumentation.openai import OpenAIInstrumentor
 
 import trail
 from trail import check
@@ -365,8 +370,65 @@ def no_token_no_record():
     check(absent(ids_of(checked.spans[0])["request"]), "recorded without a token")
 
 
+def openai_instrumentation_around_the_openai_client():
+    tracer_exporter = ProtoSpanExporter(endpoint=trail.URL + "/v1/traces", headers=AUTH)
+    checked = Checked(tracer_exporter)
+    provider = TracerProvider(resource=Resource.create({"service.name": "weather-agent"}))
+    provider.add_span_processor(SimpleSpanProcessor(checked))
+    instrumentor = OpenAIInstrumentor()
+    instrumentor.instrument(tracer_provider=provider)
+    try:
+        client = openai.OpenAI(base_url=os.environ["LLMTRAIL_MOCK_URL"] + "/v1",
+                               api_key="sk-client-key", max_retries=0)
+        tools = [{"type": "function", "function": {
+            "name": "get_weather", "description": "Current weather",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]
+        question = {"role": "user", "content": "Weather in Paris?"}
+        first = client.chat.completions.create(model="mock-tool", messages=[question], tools=tools)
+        asked = first.choices[0].message.tool_calls[0]
+        result = {"role": "tool", "tool_call_id": asked.id, "content": "18C and sunny"}
+        second = client.chat.completions.create(
+            model="mock-tool", tools=tools,
+            messages=[question, first.choices[0].message.model_dump(exclude_none=True), result])
+    finally:
+        instrumentor.uninstrument()
+    check(all(r == SpanExportResult.SUCCESS for r in checked.results), checked.results)
+    check(len(checked.spans) == 2, [s.name for s in checked.spans])
+
+    # The call that asked for the tool: prompt, tool definitions, the tool call, usage.
+    ids = ids_of(checked.spans[0])
+    req = trail.event(ids["request"])
+    check(req["actor"] == {"agent": "weather-agent"}, req["actor"])
+    b = req["body"]
+    check(b["gen_ai.provider.name"] == "openai" and b["gen_ai.request.model"] == "mock-tool", b)
+    check(b["gen_ai.input.messages"] == [
+        {"role": "user", "parts": [{"type": "text", "content": "Weather in Paris?"}]}],
+        b["gen_ai.input.messages"])
+    check([(d["name"], d["description"]) for d in b["gen_ai.tool.definitions"]]
+          == [("get_weather", "Current weather")], b["gen_ai.tool.definitions"])
+    resp = trail.event(ids["response"])["body"]
+    check(resp["gen_ai.response.id"] == first.id, resp)
+    parts = resp["gen_ai.output.messages"][0]["parts"]
+    check(parts == [{"type": "tool_call", "id": asked.id, "name": asked.function.name,
+                     "arguments": json.loads(asked.function.arguments)}], parts)
+    check(resp["usage"]["gen_ai.usage.input_tokens"] == first.usage.prompt_tokens, resp["usage"])
+    check(resp["usage"]["gen_ai.usage.output_tokens"] == first.usage.completion_tokens,
+          resp["usage"])
+
+    # The call that carried the tool's result back: the history and the final output.
+    ids = ids_of(checked.spans[1])
+    history = trail.event(ids["request"])["body"]["gen_ai.input.messages"]
+    check(history[1]["parts"][0]["type"] == "tool_call", history)
+    check(history[2] == {"role": "tool", "parts": [
+        {"type": "tool_call_response", "id": asked.id, "response": "18C and sunny"}]}, history)
+    out = trail.event(ids["response"])
+    check(trail.output_text(out) == second.choices[0].message.content, trail.output_text(out))
+    check(out["body"]["gen_ai.response.finish_reasons"] == ["stop"], out["body"])
+
+
 if __name__ == "__main__":
     trail.run([
+        openai_instrumentation_around_the_openai_client,
         protobuf_spans_new_and_old_forms,
         json_spans_on_the_otlp_listener,
         protobuf_log_events,
