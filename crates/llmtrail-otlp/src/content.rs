@@ -34,6 +34,12 @@ pub fn json_or_text(v: &Value) -> Value {
 /// Reads a messages attribute (`gen_ai.input.messages`, `gen_ai.output.messages`).
 #[must_use]
 pub fn messages(v: &Value) -> Vec<Message> {
+    // The common case, JSON text in exactly the conventions' shape, parses in one pass.
+    if let Value::String(s) = v
+        && let Ok(ms) = serde_json::from_str::<Vec<Message>>(s)
+    {
+        return ms;
+    }
     match json_or_text(v) {
         Value::Array(items) => items.iter().map(message).collect(),
         Value::Object(o) => vec![message(&Value::Object(o))],

@@ -52,10 +52,9 @@ pub mod ids;
 pub mod json;
 pub mod logs;
 pub mod model;
+pub mod proto;
 pub mod protocol;
 pub mod wire;
-
-mod proto;
 
 pub use genai::Mapped;
 pub use protocol::{Encoding, OtlpError, Signal};

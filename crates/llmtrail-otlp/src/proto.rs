@@ -14,6 +14,13 @@
 //!
 //! Recursion (an `AnyValue` holding arrays of `AnyValue`) is bounded by prost's decoder, which
 //! refuses nesting deeper than 100 messages.
+//!
+//! Public so that tests and benchmarks can build requests; the fields are those of the `.proto`
+//! files, under the same names, and documented there.
+#![expect(
+    missing_docs,
+    reason = "field-for-field mirrors of the OTLP .proto messages"
+)]
 
 /// `ExportTraceServiceRequest`.
 #[derive(Clone, PartialEq, prost::Message)]

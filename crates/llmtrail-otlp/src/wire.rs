@@ -22,10 +22,11 @@ pub fn traces(bytes: &[u8]) -> Result<Decoded<Span>, String> {
     let req = proto::ExportTraceServiceRequest::decode(bytes).map_err(|e| e.to_string())?;
     let mut out = Decoded::default();
     for (r, rs) in req.resource_spans.into_iter().enumerate() {
-        let resource = rs.resource.map(|r| r.attributes).unwrap_or_default();
+        let resource = attributes(rs.resource.map(|r| r.attributes).unwrap_or_default())
+            .map_err(|why| format!("resource {why}"));
         for (s, ss) in rs.scope_spans.into_iter().enumerate() {
             let at = format!("resource_spans[{r}].scope_spans[{s}]");
-            let origin = match origin(&resource, ss.scope.as_ref()) {
+            let origin = match origin(&resource, ss.scope) {
                 Ok(o) => Arc::new(o),
                 Err(why) => {
                     out.reject(ss.spans.len() as u64, format!("{at}: {why}"));
@@ -51,10 +52,11 @@ pub fn logs(bytes: &[u8]) -> Result<Decoded<LogRecord>, String> {
     let req = proto::ExportLogsServiceRequest::decode(bytes).map_err(|e| e.to_string())?;
     let mut out = Decoded::default();
     for (r, rl) in req.resource_logs.into_iter().enumerate() {
-        let resource = rl.resource.map(|r| r.attributes).unwrap_or_default();
+        let resource = attributes(rl.resource.map(|r| r.attributes).unwrap_or_default())
+            .map_err(|why| format!("resource {why}"));
         for (s, sl) in rl.scope_logs.into_iter().enumerate() {
             let at = format!("resource_logs[{r}].scope_logs[{s}]");
-            let origin = match origin(&resource, sl.scope.as_ref()) {
+            let origin = match origin(&resource, sl.scope) {
                 Ok(o) => Arc::new(o),
                 Err(why) => {
                     out.reject(sl.log_records.len() as u64, format!("{at}: {why}"));
@@ -73,14 +75,14 @@ pub fn logs(bytes: &[u8]) -> Result<Decoded<LogRecord>, String> {
 }
 
 fn origin(
-    resource: &[proto::KeyValue],
-    scope: Option<&proto::InstrumentationScope>,
+    resource: &Result<Attributes, String>,
+    scope: Option<proto::InstrumentationScope>,
 ) -> Result<Origin, String> {
-    let resource = attributes(resource).map_err(|why| format!("resource {why}"))?;
+    let resource = resource.clone()?;
     let (scope_name, scope_version) = match scope {
         Some(s) => (
-            non_empty(text(&s.name, "scope name")?),
-            non_empty(text(&s.version, "scope version")?),
+            non_empty(text(s.name, || "scope name".into())?),
+            non_empty(text(s.version, || "scope version".into())?),
         ),
         None => (None, None),
     };
@@ -101,15 +103,15 @@ fn span(s: proto::Span) -> Result<Span, String> {
         .map(|e| {
             Ok(SpanEvent {
                 time_unix_nano: e.time_unix_nano,
-                name: text(&e.name, "event name")?,
-                attributes: attributes(&e.attributes).map_err(|why| format!("event {why}"))?,
+                name: text(e.name, || "event name".into())?,
+                attributes: attributes(e.attributes).map_err(|why| format!("event {why}"))?,
             })
         })
         .collect::<Result<Vec<_>, String>>()?;
     let (status, status_message) = match s.status {
         Some(st) => (
             StatusCode::from_i32(st.code),
-            non_empty(text(&st.message, "status message")?),
+            non_empty(text(st.message, || "status message".into())?),
         ),
         None => (StatusCode::Unset, None),
     };
@@ -117,10 +119,10 @@ fn span(s: proto::Span) -> Result<Span, String> {
         trace_id,
         span_id,
         parent_span_id,
-        name: text(&s.name, "span name")?,
+        name: text(s.name, || "span name".into())?,
         start_unix_nano: s.start_time_unix_nano,
         end_unix_nano: s.end_time_unix_nano,
-        attributes: attributes(&s.attributes)?,
+        attributes: attributes(s.attributes)?,
         events,
         status,
         status_message,
@@ -128,8 +130,8 @@ fn span(s: proto::Span) -> Result<Span, String> {
 }
 
 fn log_record(r: proto::LogRecord) -> Result<LogRecord, String> {
-    let attributes = attributes(&r.attributes)?;
-    let event_name = non_empty(text(&r.event_name, "event name")?).or_else(|| {
+    let attributes = attributes(r.attributes)?;
+    let event_name = non_empty(text(r.event_name, || "event name".into())?).or_else(|| {
         attributes
             .get("event.name")
             .and_then(Value::as_str)
@@ -146,10 +148,12 @@ fn log_record(r: proto::LogRecord) -> Result<LogRecord, String> {
     })
 }
 
-fn text(bytes: &[u8], what: &str) -> Result<String, String> {
-    String::from_utf8(bytes.to_vec()).map_err(|e| {
+/// Takes the bytes of a protobuf string as text (no copy); `what` names it in the error.
+fn text(bytes: Vec<u8>, what: impl FnOnce() -> String) -> Result<String, String> {
+    String::from_utf8(bytes).map_err(|e| {
         format!(
-            "{what} is not UTF-8 (at byte {})",
+            "{} is not UTF-8 (at byte {})",
+            what(),
             e.utf8_error().valid_up_to()
         )
     })
@@ -160,12 +164,12 @@ fn non_empty(s: String) -> Option<String> {
 }
 
 /// Converts key-value pairs; names the attribute (never its value) on failure.
-fn attributes(kvs: &[proto::KeyValue]) -> Result<Attributes, String> {
+fn attributes(kvs: Vec<proto::KeyValue>) -> Result<Attributes, String> {
     let mut out = Attributes::new();
-    for (i, kv) in kvs.iter().enumerate() {
-        let key = text(&kv.key, &format!("attribute {i} key"))?;
-        let value = match &kv.value {
-            Some(v) => any_value(v.clone(), &key)?,
+    for (i, kv) in kvs.into_iter().enumerate() {
+        let key = text(kv.key, || format!("attribute {i} key"))?;
+        let value = match kv.value {
+            Some(v) => any_value(v, &key)?,
             None => Value::Null,
         };
         out.insert(key, value);
@@ -178,7 +182,7 @@ fn any_value(v: proto::AnyValue, key: &str) -> Result<Value, String> {
     use proto::any_value::Value as V;
     Ok(match v.value {
         None => Value::Null,
-        Some(V::String(s)) => Value::String(text(&s, &format!("attribute `{key}`"))?),
+        Some(V::String(s)) => Value::String(text(s, || format!("attribute `{key}`"))?),
         Some(V::Bool(b)) => Value::Bool(b),
         Some(V::Int(i)) => Value::from(i),
         Some(V::Double(d)) => model::double(d),
@@ -190,7 +194,7 @@ fn any_value(v: proto::AnyValue, key: &str) -> Result<Value, String> {
                 .collect::<Result<_, _>>()?,
         ),
         Some(V::Kvlist(l)) => {
-            Value::Object(attributes(&l.values).map_err(|why| format!("attribute `{key}`: {why}"))?)
+            Value::Object(attributes(l.values).map_err(|why| format!("attribute `{key}`: {why}"))?)
         }
     })
 }
