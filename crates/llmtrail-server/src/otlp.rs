@@ -336,13 +336,19 @@ async fn export(state: &OtlpState, signal: Signal, req: Request) -> Response {
 /// Appends the events of one export; returns how many were already recorded.
 ///
 /// Event ids are derived from the spans ([`llmtrail_otlp::ids`]), so an export that is sent
-/// again after a lost answer collides with what it recorded the first time. The ledger refuses
-/// the whole batch naming one id; an event identical to the recorded one is dropped (it is
-/// already there), one that differs gets a fresh id (and what pointed at it follows), so a
-/// retry records nothing twice and a conflicting span loses nothing. Each round drops or
-/// renames one event, so the rounds are bounded by the batch.
-async fn append(state: &OtlpState, mut events: Vec<Event>) -> Result<usize, LedgerError> {
-    let mut duplicates = 0;
+/// again after a lost answer carries ids the ledger already holds. Every id is looked up first
+/// (an unknown id costs a map lookup, a known one a read): an event identical to the recorded
+/// one is dropped (it is already there), one that differs gets a fresh id (and what pointed at
+/// it follows), so a retry records nothing twice and a conflicting span loses nothing. Should
+/// the append still meet a duplicate (the same span twice in one export, or two exports racing),
+/// the event the ledger names is handled the same way and the append retried; each round drops
+/// or renames one event, so the rounds are bounded by the batch.
+async fn append(state: &OtlpState, events: Vec<Event>) -> Result<usize, LedgerError> {
+    let recorded = Arc::clone(&state.recorded);
+    let (mut events, mut duplicates) =
+        tokio::task::spawn_blocking(move || dedupe(recorded.as_ref(), events))
+            .await
+            .map_err(|_| LedgerError::Failed("the duplicate check did not finish".into()))?;
     for _ in 0..=events.len() {
         if events.is_empty() {
             break;
@@ -364,18 +370,62 @@ async fn append(state: &OtlpState, mut events: Vec<Event>) -> Result<usize, Ledg
             events.remove(pos);
             duplicates += 1;
         } else {
-            let fresh = Uuid::now_v7();
-            events[pos].id = fresh;
-            for e in &mut events {
-                match &mut e.body {
-                    Body::LlmResponse(r) if r.request_id == Some(id) => r.request_id = Some(fresh),
-                    Body::ToolCall(t) if t.request_id == Some(id) => t.request_id = Some(fresh),
-                    _ => {}
-                }
-            }
+            rename(&mut events, pos);
         }
     }
     Ok(duplicates)
+}
+
+/// Drops the events already recorded as they are and renames those recorded otherwise; returns
+/// the events to append and how many were dropped.
+fn dedupe(recorded: &dyn Recorded, events: Vec<Event>) -> (Vec<Event>, usize) {
+    let mut out = Vec::with_capacity(events.len());
+    let mut duplicates = 0;
+    let mut renamed = std::collections::HashMap::new();
+    for mut e in events {
+        // An event that points at a renamed one follows it before it is compared.
+        if let Some(target) = pointer(&mut e)
+            && let Some(fresh) = renamed.get(target)
+        {
+            *target = *fresh;
+        }
+        match recorded.recorded(e.id) {
+            None => out.push(e),
+            Some(stored) if stored == e => duplicates += 1,
+            Some(_) => {
+                let old = e.id;
+                out.push(e);
+                let last = out.len() - 1;
+                renamed.insert(old, rename(&mut out, last));
+            }
+        }
+    }
+    (out, duplicates)
+}
+
+/// The id an event made here points at (a response's request, a tool call's request).
+fn pointer(e: &mut Event) -> Option<&mut Uuid> {
+    match &mut e.body {
+        Body::LlmResponse(r) => r.request_id.as_mut(),
+        Body::ToolCall(t) => t.request_id.as_mut(),
+        _ => None,
+    }
+}
+
+/// Gives `events[pos]` a fresh id, which the events that pointed at the old one follow;
+/// returns it.
+fn rename(events: &mut [Event], pos: usize) -> Uuid {
+    let old = events[pos].id;
+    let fresh = Uuid::now_v7();
+    events[pos].id = fresh;
+    for e in events.iter_mut() {
+        if let Some(target) = pointer(e)
+            && *target == old
+        {
+            *target = fresh;
+        }
+    }
+    fresh
 }
 
 fn ledger_refusal(encoding: Encoding, e: &LedgerError, events: usize) -> Response {
