@@ -4,14 +4,17 @@
 //! ```sh
 //! cargo bench -p llmtrail-otlp --bench otlp -- decode          # decode + map, in process
 //! cargo bench -p llmtrail-otlp --bench otlp -- body FILE [N]   # write a protobuf export of N spans
+//! cargo bench -p llmtrail-otlp --bench otlp -- load URL TOKEN SECONDS CONNS   # closed-loop load
 //! ```
 //!
 //! `decode` builds one export request of 512 GenAI chat spans (the OpenAI instrumentation's
 //! attributes: provider, model, parameters, usage, a system prompt, a two-turn history and the
 //! output as `gen_ai.*.messages` JSON, about 1.6 KiB of attributes a span) and times
 //! `protocol::decode` on it as protobuf, as gzip-compressed protobuf and as JSON: the CPU the
-//! receiver spends before the ledger append. `body` writes the same request for
-//! `bench/otlp.sh`, which measures the whole path through `serve`.
+//! receiver spends before the ledger append. `body` writes the same request to a file. `load`
+//! POSTs it to `URL/v1/traces` from CONNS threads for SECONDS, each request with trace ids of
+//! its own (patched into the encoded bytes, so no span is a retry of another), and prints
+//! requests/s, spans/s and latency percentiles; `bench/otlp.sh` runs it against `serve`.
 
 #![allow(
     clippy::unwrap_used,
@@ -209,6 +212,72 @@ fn decode_bench() {
     });
 }
 
+/// Offsets of the first 8 bytes of every trace id in an encoded [`request`]: the field header
+/// `0x0a 0x10`, then the span's number, then eight `0x4b`.
+fn trace_id_offsets(body: &[u8]) -> Vec<usize> {
+    (0..body.len().saturating_sub(18))
+        .filter(|&p| body[p] == 0x0a && body[p + 1] == 0x10 && body[p + 10..p + 18] == [0x4b; 8])
+        .map(|p| p + 2)
+        .collect()
+}
+
+fn load(url: &str, token: &str, seconds: u64, conns: usize) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    const SPANS: u64 = 512;
+    let template = Arc::new(request(SPANS).encode_to_vec());
+    let offsets = Arc::new(trace_id_offsets(&template));
+    assert_eq!(offsets.len(), SPANS as usize);
+    let counter = Arc::new(AtomicU64::new(1));
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let threads: Vec<_> = (0..conns)
+        .map(|_| {
+            let (template, offsets, counter) = (template.clone(), offsets.clone(), counter.clone());
+            let url = format!("{url}/v1/traces");
+            let auth = format!("Bearer {token}");
+            std::thread::spawn(move || {
+                let agent = ureq::Agent::new_with_defaults();
+                let mut latencies = Vec::new();
+                while Instant::now() < deadline {
+                    let mut body = template.as_ref().clone();
+                    let n = counter.fetch_add(1, Ordering::Relaxed);
+                    for (i, &at) in offsets.iter().enumerate() {
+                        let id = n * SPANS + i as u64;
+                        body[at..at + 8].copy_from_slice(&id.to_be_bytes());
+                    }
+                    let t = Instant::now();
+                    let resp = agent
+                        .post(&url)
+                        .header("content-type", "application/x-protobuf")
+                        .header("authorization", &auth)
+                        .send(&body[..])
+                        .expect("export failed");
+                    assert_eq!(resp.status().as_u16(), 200);
+                    latencies.push(t.elapsed());
+                }
+                latencies
+            })
+        })
+        .collect();
+    let mut all: Vec<Duration> = threads
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    let secs = started.elapsed().as_secs_f64();
+    all.sort();
+    let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)];
+    println!(
+        "{} requests of {SPANS} spans in {secs:.1} s from {conns} connections: {:.1} requests/s, \
+         {:.0} spans/s; latency p50 {:.1} ms, p99 {:.1} ms",
+        all.len(),
+        all.len() as f64 / secs,
+        all.len() as f64 * SPANS as f64 / secs,
+        pct(0.5).as_secs_f64() * 1000.0,
+        pct(0.99).as_secs_f64() * 1000.0,
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -222,7 +291,12 @@ fn main() {
                 .map_or(512, |n| n.parse().expect("a span count"));
             std::fs::write(path, request(n).encode_to_vec()).unwrap();
         }
+        Some("load") => {
+            let [url, token, secs, conns] =
+                [1, 2, 3, 4].map(|i| args.get(i).expect("load URL TOKEN SECONDS CONNS"));
+            load(url, token, secs.parse().unwrap(), conns.parse().unwrap());
+        }
         None | Some("decode") => decode_bench(),
-        Some(other) => panic!("unknown bench {other}: decode | body FILE [N]"),
+        Some(other) => panic!("unknown bench {other}: decode | body FILE [N] | load ..."),
     }
 }
