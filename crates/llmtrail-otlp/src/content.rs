@@ -31,13 +31,22 @@ pub fn json_or_text(v: &Value) -> Value {
     }
 }
 
+/// Reads a content attribute that is exactly in the conventions' shape (JSON text, or the
+/// structured value), in one pass; `None` when it is not. What this returns holds everything
+/// the attribute did.
+#[must_use]
+pub fn exact<T: serde::de::DeserializeOwned>(v: &Value) -> Option<T> {
+    match v {
+        Value::String(s) => serde_json::from_str(s).ok(),
+        Value::Array(_) => serde_json::from_value(v.clone()).ok(),
+        _ => None,
+    }
+}
+
 /// Reads a messages attribute (`gen_ai.input.messages`, `gen_ai.output.messages`).
 #[must_use]
 pub fn messages(v: &Value) -> Vec<Message> {
-    // The common case, JSON text in exactly the conventions' shape, parses in one pass.
-    if let Value::String(s) = v
-        && let Ok(ms) = serde_json::from_str::<Vec<Message>>(s)
-    {
+    if let Some(ms) = exact(v) {
         return ms;
     }
     match json_or_text(v) {

@@ -19,9 +19,12 @@
 //! the agent is `gen_ai.agent.name`, else the resource's `service.name`.
 //!
 //! Content goes only into content fields: messages, instructions, tool definitions, tool
-//! arguments and results, the status message as `error_message`, and the whole span (name,
-//! attributes, events, resource, scope) as JSON in the `llm.request`'s `raw`, so an attribute
-//! this mapping does not know is still kept. `attributes` of the bodies get only metadata:
+//! arguments and results, the status message as `error_message`, and the rest of the span as
+//! JSON in the `llm.request`'s `raw`: its name, events, resource, scope, and every attribute the
+//! events do not hold exactly (all but those read into typed fields, the metadata copied to
+//! `attributes`, and the message, instruction and tool-definition attributes that were in the
+//! conventions' exact shape), so an attribute this mapping does not know is still kept, while
+//! the prompt and output are not stored twice. `attributes` of the bodies get only metadata:
 //! `gen_ai.*`, `server.*`, `error.*` and `llm.*` keys that are not content, plus
 //! `llmtrail.api` (`otlp.traces` or `otlp.logs`), `otel.scope.name`, `otel.span.name` and
 //! `service.name`.
@@ -147,16 +150,20 @@ fn span_events(origin: &Arc<Origin>, span: &Span) -> Vec<Event> {
     }
     let fallback_in = event_messages(span, "gen_ai.content.prompt", "gen_ai.prompt");
     let fallback_out = event_messages(span, "gen_ai.content.completion", "gen_ai.completion");
-    let raw = json!({
-        "name": span.name,
-        "attributes": span.attributes,
-        "events": span.events.iter().map(|e| json!({
-            "name": e.name, "time_unix_nano": e.time_unix_nano, "attributes": e.attributes,
-        })).collect::<Vec<_>>(),
-        "resource": origin.resource,
-        "scope": {"name": origin.scope_name, "version": origin.scope_version},
-    });
-    let (req, resp) = call.model_events(op, fallback_in, fallback_out, Some(raw.to_string()));
+    let mut raw = Map::new();
+    raw.insert("name".into(), span.name.clone().into());
+    if !span.events.is_empty() {
+        let events = span.events.iter().map(|e| {
+            json!({"name": e.name, "time_unix_nano": e.time_unix_nano, "attributes": e.attributes})
+        });
+        raw.insert("events".into(), Value::Array(events.collect()));
+    }
+    raw.insert("resource".into(), Value::Object(origin.resource.clone()));
+    raw.insert(
+        "scope".into(),
+        json!({"name": origin.scope_name, "version": origin.scope_version}),
+    );
+    let (req, resp) = call.model_events(op, fallback_in, fallback_out, Raw::Span(raw));
     vec![req, resp]
 }
 
@@ -169,6 +176,15 @@ fn event_messages(span: &Span, event: &str, attr: &str) -> Vec<Message> {
         .filter_map(|e| e.attributes.get(attr))
         .flat_map(content::messages)
         .collect()
+}
+
+/// What goes into the `raw` field of an `llm.request`.
+pub(crate) enum Raw {
+    /// The item as received, whole (log records).
+    Whole(String),
+    /// A span's name, events, resource and scope; the attributes that the events do not hold
+    /// exactly are added as `attributes`.
+    Span(Map<String, Value>),
 }
 
 /// One model or tool call, from a span or from a log record that describes one.
@@ -346,13 +362,14 @@ impl Call<'_> {
     }
 
     /// The `llm.request` and `llm.response` of a model call. `fallback_in`/`fallback_out`
-    /// are used when the attributes hold no messages; `raw` is the item as received.
+    /// are used when the attributes hold no messages; `raw` is what the request keeps of the
+    /// item as received.
     pub(crate) fn model_events(
         &self,
         operation: Option<String>,
         fallback_in: Vec<Message>,
         fallback_out: Vec<Message>,
-        raw: Option<String>,
+        raw: Raw,
     ) -> (Event, Event) {
         let a = self.attrs;
         let provider = str_attr(a, "gen_ai.provider.name")
@@ -366,8 +383,11 @@ impl Call<'_> {
         req.conversation_id = str_attr(a, "gen_ai.conversation.id").map(str::to_owned);
         req.parameters = parameters(a);
         req.attributes = self.attributes();
-        req.messages = match a.get("gen_ai.input.messages") {
-            Some(v) => content::messages(v),
+        // Content attributes read exactly need no copy in `raw`.
+        let mut exact: Vec<&str> = Vec::new();
+        req.messages = match read_exact(a, "gen_ai.input.messages", &mut exact) {
+            Some((_, Some(m))) => m,
+            Some((v, None)) => content::messages(v),
             None => {
                 let indexed = content::indexed_messages(a, "gen_ai.prompt");
                 if indexed.is_empty() {
@@ -377,15 +397,44 @@ impl Call<'_> {
                 }
             }
         };
-        req.system_instructions = a
-            .get("gen_ai.system_instructions")
-            .map(content::parts)
-            .unwrap_or_default();
-        req.tool_definitions = match a.get("gen_ai.tool.definitions") {
-            Some(v) => content::tool_definitions(v),
+        req.system_instructions = match read_exact(a, "gen_ai.system_instructions", &mut exact) {
+            Some((_, Some(p))) => p,
+            Some((v, None)) => content::parts(v),
+            None => Vec::new(),
+        };
+        req.tool_definitions = match read_exact(a, "gen_ai.tool.definitions", &mut exact) {
+            Some((_, Some(d))) => d,
+            Some((v, None)) => content::tool_definitions(v),
             None => content::indexed_functions(a),
         };
-        req.raw = raw;
+        let output_messages = match read_exact(a, "gen_ai.output.messages", &mut exact) {
+            Some((_, Some(m))) => m,
+            Some((v, None)) => content::messages(v),
+            None => {
+                let indexed = content::indexed_messages(a, "gen_ai.completion");
+                if indexed.is_empty() {
+                    fallback_out
+                } else {
+                    indexed
+                }
+            }
+        };
+        req.raw = Some(match raw {
+            Raw::Whole(s) => s,
+            Raw::Span(mut obj) => {
+                let left: Map<String, Value> = a
+                    .iter()
+                    .filter(|(k, _)| {
+                        !CONSUMED.contains(&k.as_str())
+                            && !is_metadata(k)
+                            && !exact.contains(&k.as_str())
+                    })
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                obj.insert("attributes".into(), Value::Object(left));
+                Value::Object(obj).to_string()
+            }
+        });
         let request = self.event(time_of(self.start, self.start), req);
 
         let error = self.error();
@@ -402,17 +451,7 @@ impl Call<'_> {
         resp.latency_ms = self.duration_ms();
         resp.streamed = streaming(a);
         resp.attributes = self.attributes();
-        resp.output_messages = match a.get("gen_ai.output.messages") {
-            Some(v) => content::messages(v),
-            None => {
-                let indexed = content::indexed_messages(a, "gen_ai.completion");
-                if indexed.is_empty() {
-                    fallback_out
-                } else {
-                    indexed
-                }
-            }
-        };
+        resp.output_messages = output_messages;
         if resp.finish_reasons.is_empty() {
             resp.finish_reasons = resp
                 .output_messages
@@ -425,6 +464,20 @@ impl Call<'_> {
         let response = self.event(time_of(self.end, self.start), resp);
         (request, response)
     }
+}
+
+/// Reads a content attribute; when it is in the exact shape, `key` joins `exact`.
+fn read_exact<'a, T: serde::de::DeserializeOwned>(
+    a: &'a Attributes,
+    key: &'static str,
+    exact: &mut Vec<&'static str>,
+) -> Option<(&'a Value, Option<T>)> {
+    let v = a.get(key)?;
+    let parsed = content::exact(v);
+    if parsed.is_some() {
+        exact.push(key);
+    }
+    Some((v, parsed))
 }
 
 /// Nanoseconds since the epoch as a timestamp; 0 (unknown) falls back to `other`, then now.
@@ -610,6 +663,7 @@ mod tests {
             "enduser.id": "u-1042",
             "session.id": "s-9",
             "gen_ai.agent.name": "helper",
+            "app.tenant": "acme",
         }))]);
         assert_eq!((m.mapped, m.rejected), (1, 0));
         let req = roundtrip(&m.events[0]);
@@ -649,9 +703,14 @@ mod tests {
             b["gen_ai.system_instructions"],
             json!([{"type": "text", "content": "be kind"}])
         );
+        // `raw` keeps what the event does not hold exactly, and not the prompt twice.
         let raw: Value = serde_json::from_str(b["raw"].as_str().unwrap()).unwrap();
-        assert_eq!(raw["attributes"]["enduser.id"], "u-1042");
+        assert_eq!(
+            raw["attributes"],
+            json!({"app.tenant": "acme", "enduser.id": "u-1042", "session.id": "s-9"})
+        );
         assert_eq!(raw["resource"]["service.name"], "support-bot");
+        assert_eq!(raw["name"], "chat gpt-4o");
 
         assert_eq!(resp["kind"], "llm.response");
         assert_eq!(resp["time"], "2023-11-14T22:13:21.500000000Z");
@@ -729,6 +788,19 @@ mod tests {
             json!({"type": "tool_call", "id": "call_1", "name": "get_weather",
                 "arguments": {"city": "Oslo"}})
         );
+    }
+
+    #[test]
+    fn content_in_another_shape_is_also_kept_raw() {
+        let m = map(vec![span(json!({
+            "gen_ai.operation.name": "chat",
+            "gen_ai.input.messages": "[{\"role\":\"user\",\"parts\":[{\"type\":\"hologram\"}]}]",
+            "gen_ai.prompt.0.content": "indexed",
+        }))]);
+        let req = roundtrip(&m.events[0]);
+        let raw: Value = serde_json::from_str(req["body"]["raw"].as_str().unwrap()).unwrap();
+        assert!(raw["attributes"]["gen_ai.input.messages"].is_string());
+        assert_eq!(raw["attributes"]["gen_ai.prompt.0.content"], "indexed");
     }
 
     #[test]

@@ -30,7 +30,7 @@ use llmtrail_core::{SpanId, Trace, TraceId};
 use serde_json::{Value, json};
 
 use crate::content;
-use crate::genai::{API_LOGS, Call, Mapped};
+use crate::genai::{API_LOGS, Call, Mapped, Raw};
 use crate::model::{Attributes, Decoded, LogRecord, Origin};
 
 /// The event that carries a whole operation as attributes.
@@ -128,7 +128,7 @@ fn details_events(origin: &Arc<Origin>, rec: &LogRecord) -> Vec<llmtrail_core::E
         return vec![call.tool_event()];
     }
     let raw = json!({"records": [record_json(rec)], "resource": origin.resource});
-    let (req, resp) = call.model_events(op, Vec::new(), Vec::new(), Some(raw.to_string()));
+    let (req, resp) = call.model_events(op, Vec::new(), Vec::new(), Raw::Whole(raw.to_string()));
     vec![req, resp]
 }
 
@@ -188,7 +188,7 @@ fn group_events(g: &Group<'_>) -> Vec<llmtrail_core::Event> {
         op,
         inputs,
         choices.into_iter().map(|(_, m)| m).collect(),
-        Some(raw.to_string()),
+        Raw::Whole(raw.to_string()),
     );
     match (has_inputs, has_choices) {
         (true, true) => vec![req, resp],

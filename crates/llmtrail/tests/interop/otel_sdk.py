@@ -192,8 +192,10 @@ def protobuf_spans_new_and_old_forms():
         "llmtrail.api": "otlp.traces", "server.address": "api.openai.com",
         "otel.scope.name": "llmtrail.interop", "otel.span.name": "chat gpt-4o",
         "service.name": "support-bot"}, body["attributes"])
+    # raw keeps the rest of the span, not the prompt and output a second time.
     raw = json.loads(body["raw"])
-    check(raw["attributes"]["gen_ai.request.model"] == "gpt-4o", raw)
+    check(raw["attributes"] == who, raw["attributes"])
+    check(raw["name"] == "chat gpt-4o", raw)
     check(raw["resource"]["deployment.environment.name"] == "test", raw)
     resp = trail.event(ids["response"])
     check(resp["kind"] == "llm.response", resp)
