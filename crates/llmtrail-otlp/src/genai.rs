@@ -513,8 +513,12 @@ pub(crate) fn actor(attrs: &Attributes, resource: &Attributes) -> Actor {
     }
 }
 
+/// A text attribute; empty text counts as absent (an empty provider or tool name is no name).
 pub(crate) fn str_attr<'a>(attrs: &'a Attributes, key: &str) -> Option<&'a str> {
-    attrs.get(key).and_then(Value::as_str)
+    attrs
+        .get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
 }
 
 fn f64_attr(attrs: &Attributes, key: &str) -> Option<f64> {
@@ -943,6 +947,27 @@ mod tests {
                 "otlp.traces/llm.request",
                 a.events[0].time
             )
+        );
+    }
+
+    #[test]
+    fn empty_names_are_absent_not_invalid() {
+        let mut t = span(json!({"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": ""}));
+        t.name = "execute_tool ".into();
+        let m = map(vec![
+            span(
+                json!({"gen_ai.operation.name": "chat", "gen_ai.provider.name": "",
+                "gen_ai.request.model": ""}),
+            ),
+            t,
+        ]);
+        assert_eq!((m.mapped, m.rejected), (2, 0), "{:?}", m.errors);
+        let req = roundtrip(&m.events[0]);
+        assert_eq!(req["body"]["gen_ai.provider.name"], "unknown");
+        assert_eq!(req["body"]["gen_ai.request.model"], "unknown");
+        assert_eq!(
+            roundtrip(&m.events[2])["body"]["gen_ai.tool.name"],
+            "unknown"
         );
     }
 
