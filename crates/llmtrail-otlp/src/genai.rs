@@ -29,15 +29,17 @@
 //! `llmtrail.api` (`otlp.traces` or `otlp.logs`), `otel.scope.name`, `otel.span.name` and
 //! `service.name`.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use jiff::Timestamp;
 use llmtrail_core::{
-    Actor, Event, LlmRequest, LlmResponse, Message, Parameters, ResponseError, ResponseStatus,
-    ToolCall, ToolStatus, Trace, Usage,
+    Actor, Body, Event, LlmRequest, LlmResponse, Message, Parameters, Part, ResponseError,
+    ResponseStatus, ToolCall, ToolStatus, Trace, TraceId, Usage,
 };
 use serde_json::{Map, Value, json};
+use uuid::Uuid;
 
 use crate::content;
 use crate::model::{Attributes, Decoded, Origin, Span, StatusCode};
@@ -105,7 +107,37 @@ pub fn spans(decoded: Decoded<Span>) -> Mapped {
         let events = span_events(&origin, &span);
         out.push_checked(events, 1, || format!("span {n} ({})", span.span_id));
     }
+    link_tool_calls(&mut out.events);
     out
+}
+
+/// Points each `tool.call` at the `llm.response` of the same trace, in the same export, whose
+/// output asked for that call id (so the response's related events include the tool's run).
+/// Spans exported separately stay unlinked: each export is mapped on its own.
+fn link_tool_calls(events: &mut [Event]) {
+    let mut asked: HashMap<(Option<TraceId>, String), Uuid> = HashMap::new();
+    for e in events.iter() {
+        if let Body::LlmResponse(r) = &e.body {
+            for part in r.output_messages.iter().flat_map(|m| &m.parts) {
+                if let Part::ToolCall { id: Some(id), .. } = part {
+                    asked.entry((e.trace.trace_id, id.clone())).or_insert(e.id);
+                }
+            }
+        }
+    }
+    if asked.is_empty() {
+        return;
+    }
+    for e in events.iter_mut() {
+        let trace_id = e.trace.trace_id;
+        if let Body::ToolCall(t) = &mut e.body
+            && t.request_id.is_none()
+            && let Some(call_id) = &t.call_id
+            && let Some(response) = asked.get(&(trace_id, call_id.clone()))
+        {
+            t.request_id = Some(*response);
+        }
+    }
 }
 
 /// The operation of a GenAI span, or `None` for other spans.
@@ -599,7 +631,7 @@ fn usage(a: &Attributes) -> Option<Usage> {
 
 #[cfg(test)]
 mod tests {
-    use llmtrail_core::{SpanId, TraceId};
+    use llmtrail_core::SpanId;
     use serde_json::json;
 
     use super::*;
@@ -836,6 +868,31 @@ mod tests {
         assert_eq!(
             e["actor"],
             json!({"user": "res-user", "agent": "support-bot"})
+        );
+    }
+
+    #[test]
+    fn tool_calls_point_at_the_response_that_asked_for_them() {
+        let chat = span(json!({
+            "gen_ai.operation.name": "chat",
+            "gen_ai.output.messages": "[{\"role\":\"assistant\",\"parts\":[{\"type\":\"tool_call\",\"id\":\"call_1\",\"name\":\"f\"}]}]",
+        }));
+        let mut tool = span(json!({"gen_ai.operation.name": "execute_tool",
+            "gen_ai.tool.name": "f", "gen_ai.tool.call.id": "call_1"}));
+        tool.span_id = SpanId::from_bytes([7; 8]).unwrap();
+        let mut elsewhere = tool.clone();
+        elsewhere.trace_id = TraceId::from_bytes([8; 16]).unwrap();
+        let m = map(vec![chat, tool, elsewhere]);
+        let Body::ToolCall(t) = &m.events[2].body else {
+            panic!("not a tool call")
+        };
+        assert_eq!(t.request_id, Some(m.events[1].id));
+        let Body::ToolCall(t) = &m.events[3].body else {
+            panic!("not a tool call")
+        };
+        assert_eq!(
+            t.request_id, None,
+            "another trace's call id is another call"
         );
     }
 

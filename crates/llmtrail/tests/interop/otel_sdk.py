@@ -22,7 +22,12 @@ from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    SimpleSpanProcessor,
+    SpanExporter,
+    SpanExportResult,
+)
 from opentelemetry.trace import Status, StatusCode
 
 import openai
@@ -54,10 +59,14 @@ class Checked(SpanExporter):
         self.inner.shutdown()
 
 
-def tracer_with(exporter):
+def tracer_with(exporter, batch=False):
+    """A tracer exporting through `exporter`: span by span, or in batches (then call
+    `checked.flush()` to send them)."""
     checked = Checked(exporter)
     provider = TracerProvider(resource=RESOURCE)
-    provider.add_span_processor(SimpleSpanProcessor(checked))
+    processor = BatchSpanProcessor(checked) if batch else SimpleSpanProcessor(checked)
+    provider.add_span_processor(processor)
+    checked.flush = provider.force_flush
     return provider.get_tracer("llmtrail.interop", "1.0"), checked
 
 
@@ -114,7 +123,8 @@ SYSTEM = [{"type": "text", "content": "You are a weather bot."}]
 def protobuf_spans_new_and_old_forms():
     exporter = ProtoSpanExporter(endpoint=trail.URL + "/v1/traces", headers=AUTH,
                                  compression=Compression.Gzip)
-    tracer, checked = tracer_with(exporter)
+    # Batched, as SDK setups export: the spans of the run go together.
+    tracer, checked = tracer_with(exporter, batch=True)
     who = {"enduser.id": "u-1042", "session.id": "s-77"}
     with tracer.start_as_current_span("invoke_agent helper", attributes={
             "gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "helper",
@@ -169,7 +179,9 @@ def protobuf_spans_new_and_old_forms():
             "gen_ai.operation.name": "chat", "gen_ai.provider.name": "anthropic",
             "gen_ai.request.model": "claude-sonnet", "error.type": "timeout"}) as s:
         s.set_status(Status(StatusCode.ERROR, "upstream timed out"))
-    check(all(r == SpanExportResult.SUCCESS for r in checked.results), checked.results)
+    checked.flush()
+    check(checked.results and all(r == SpanExportResult.SUCCESS for r in checked.results),
+          checked.results)
 
     # The model call: request at the span's start, response at its end, exact content.
     chat = by_name(checked, "chat gpt-4o")
@@ -234,6 +246,10 @@ def protobuf_spans_new_and_old_forms():
     check(cb["gen_ai.tool.call.result"] == {"temp_c": 3, "sky": "snow"}, cb)
     check(cb["duration_ms"] == (tool.end_time - tool.start_time) / 1e6, cb)
     check(absent(tids["request"]) and absent(tids["response"]), "tool span made model events")
+    # Exported with the chat span that asked for it: the tool call points at that response.
+    check(cb["request_id"] == ids["response"], cb)
+    check(tids["tool"] in [e["id"] for e in trail.related(ids["response"], "tool.call")],
+          "tool call not related to the response")
 
     # The older indexed attributes.
     old = by_name(checked, "openai.chat")
