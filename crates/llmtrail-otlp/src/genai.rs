@@ -7,7 +7,8 @@
 //!
 //! What they become, in the shapes the gateway uses:
 //! - `execute_tool` → one `tool.call` (name, call id, type, arguments, result, status,
-//!   duration);
+//!   duration), pointing (`request_id`) at the `llm.response` of the same trace and export whose
+//!   output asked for its call id;
 //! - every other operation (`chat`, `text_completion`, `generate_content`, `embeddings`,
 //!   `invoke_agent`, `create_agent`, and names not known yet) → an `llm.request` at the span's
 //!   start and an `llm.response` at its end that points at it (`request_id`), with provider,
