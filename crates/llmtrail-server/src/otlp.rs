@@ -249,12 +249,17 @@ async fn export(state: &OtlpState, signal: Signal, req: Request) -> Response {
     let encoding = protocol::encoding_of(content_type);
     let answer_in = *encoding.as_ref().unwrap_or(&Encoding::Json);
     if !authorized(state, headers) {
-        return refuse(
+        let mut resp = refuse(
             answer_in,
             StatusCode::UNAUTHORIZED,
             "a valid API token is required: send Authorization: Bearer <token>",
             None,
         );
+        resp.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"llmtrail\""),
+        );
+        return resp;
     }
     let encoding = match encoding {
         Ok(e) => e,
@@ -628,8 +633,9 @@ mod tests {
             if let Some(a) = auth {
                 headers.push(("authorization", a));
             }
-            let (status, _, body) = post(&app, "/v1/logs", &headers, b"{}".to_vec()).await;
+            let (status, hdrs, body) = post(&app, "/v1/logs", &headers, b"{}".to_vec()).await;
             assert_eq!(status, StatusCode::UNAUTHORIZED);
+            assert_eq!(hdrs[header::WWW_AUTHENTICATE], "Bearer realm=\"llmtrail\"");
             let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
             assert_eq!(v["code"], 16);
         }
