@@ -402,6 +402,81 @@ mod tests {
     }
 
     #[test]
+    fn protobuf_and_json_of_one_export_give_the_same_events() {
+        use crate::proto::any_value::Value as V;
+        let kv = |k: &str, v: V| proto::KeyValue {
+            key: k.as_bytes().to_vec(),
+            value: Some(proto::AnyValue { value: Some(v) }),
+        };
+        let req = proto::ExportTraceServiceRequest {
+            resource_spans: vec![proto::ResourceSpans {
+                resource: Some(proto::Resource {
+                    attributes: vec![kv("service.name", V::String(b"svc".to_vec()))],
+                }),
+                scope_spans: vec![proto::ScopeSpans {
+                    scope: None,
+                    spans: vec![proto::Span {
+                        trace_id: hex::decode("5b8efff798038103d269b633813fc60c").unwrap(),
+                        span_id: hex::decode("eee19b7ec3c1b174").unwrap(),
+                        parent_span_id: hex::decode("00f067aa0ba902b7").unwrap(),
+                        name: b"chat m".to_vec(),
+                        kind: 3,
+                        start_time_unix_nano: 1_700_000_000_000_000_000,
+                        end_time_unix_nano: 1_700_000_000_250_000_000,
+                        attributes: vec![
+                            kv("gen_ai.operation.name", V::String(b"chat".to_vec())),
+                            kv("gen_ai.request.model", V::String(b"m".to_vec())),
+                            kv("gen_ai.request.temperature", V::Double(0.5)),
+                            kv("gen_ai.usage.input_tokens", V::Int(7)),
+                            kv("gen_ai.prompt.0.content", V::String(b"hi".to_vec())),
+                        ],
+                        events: Vec::new(),
+                        status: Some(proto::Status {
+                            message: b"boom".to_vec(),
+                            code: 2,
+                        }),
+                    }],
+                }],
+            }],
+        };
+        let as_json = json!({"resourceSpans": [{
+            "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "svc"}}]},
+            "scopeSpans": [{"spans": [{
+                "traceId": "5b8efff798038103d269b633813fc60c", "spanId": "eee19b7ec3c1b174",
+                "parentSpanId": "00f067aa0ba902b7", "name": "chat m", "kind": 3,
+                "startTimeUnixNano": "1700000000000000000", "endTimeUnixNano": "1700000000250000000",
+                "attributes": [
+                    {"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+                    {"key": "gen_ai.request.model", "value": {"stringValue": "m"}},
+                    {"key": "gen_ai.request.temperature", "value": {"doubleValue": 0.5}},
+                    {"key": "gen_ai.usage.input_tokens", "value": {"intValue": "7"}},
+                    {"key": "gen_ai.prompt.0.content", "value": {"stringValue": "hi"}}],
+                "status": {"code": 2, "message": "boom"}}]}]}]});
+        let from_pb = decode(Signal::Traces, Encoding::Protobuf, &req.encode_to_vec()).unwrap();
+        let from_json = decode(
+            Signal::Traces,
+            Encoding::Json,
+            as_json.to_string().as_bytes(),
+        )
+        .unwrap();
+        assert_eq!(from_pb.events.len(), 2);
+        assert_eq!(
+            from_pb.events, from_json.events,
+            "same ids, times and bodies"
+        );
+        let v = from_pb.events[1].to_value();
+        assert_eq!(v["trace"]["parent_span_id"], "00f067aa0ba902b7");
+        assert_eq!(v["body"]["error_message"], "boom");
+        // Gzip changes nothing either.
+        let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        z.write_all(&req.encode_to_vec()).unwrap();
+        let zipped = z.finish().unwrap();
+        let inflated = decompress(Some("gzip"), &zipped, 1 << 20).unwrap();
+        let from_gz = decode(Signal::Traces, Encoding::Protobuf, &inflated).unwrap();
+        assert_eq!(from_gz.events, from_pb.events);
+    }
+
+    #[test]
     fn rejection_messages_count_and_explain() {
         let mut m = Mapped::default();
         assert_eq!(rejection_message(Signal::Traces, &m), "");
