@@ -15,9 +15,10 @@
 //!   model, parameters, usage, finish reasons, status, latency and the content found.
 //!
 //! Event ids are derived from the trace and span ids ([`crate::ids`]), so a retried export maps
-//! to the same ids. Every event carries the span's trace, span and parent ids, and an actor from `enduser.id`,
-//! `user.id`, `session.id`, `enduser.role` and `client.address` (span first, then resource);
-//! the agent is `gen_ai.agent.name`, else the resource's `service.name`.
+//! to the same ids. Every event carries the span's trace, span and parent ids, and an actor
+//! from `enduser.id`, `user.id`, `session.id`, `enduser.role` and `client.address` (span
+//! first, then resource); the agent is `gen_ai.agent.name`, else the resource's
+//! `service.name`.
 //!
 //! Content goes only into content fields: messages, instructions, tool definitions, tool
 //! arguments and results, the status message as `error_message`, and the rest of the span as

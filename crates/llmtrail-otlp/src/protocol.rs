@@ -73,7 +73,7 @@ pub enum OtlpError {
     #[error("unsupported content encoding `{0}`: send gzip or no content encoding")]
     UnsupportedEncoding(String),
     /// The body, or what it inflates to, is over the limit.
-    #[error("request body exceeds the limit of {limit} bytes{}", if *.inflated { " once decompressed" } else { "" })]
+    #[error("request body exceeds the limit of {limit} bytes{}", when(*.inflated))]
     TooLarge {
         /// The limit in bytes.
         limit: usize,
@@ -91,6 +91,11 @@ pub enum OtlpError {
         /// The decoder's reason (never a quote of the body).
         why: String,
     },
+}
+
+/// The end of the [`OtlpError::TooLarge`] message.
+fn when(inflated: bool) -> &'static str {
+    if inflated { " once decompressed" } else { "" }
 }
 
 impl OtlpError {
@@ -370,7 +375,9 @@ mod tests {
     proptest::proptest! {
         /// Untrusted bytes never panic the decoders, in either encoding, for either signal.
         #[test]
-        fn arbitrary_bodies_never_panic(body in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+        fn arbitrary_bodies_never_panic(
+            body in proptest::collection::vec(proptest::num::u8::ANY, 0..512),
+        ) {
             for signal in [Signal::Traces, Signal::Logs] {
                 for enc in [Encoding::Protobuf, Encoding::Json] {
                     let _ = decode(signal, enc, &body);
@@ -394,7 +401,8 @@ mod tests {
                     {"key": key, "value": {"stringValue": text}},
                     {"key": "gen_ai.request.max_tokens", "value": {"intValue": n.to_string()}},
                 ]}]}]}]});
-            let mapped = decode(Signal::Traces, Encoding::Json, body.to_string().as_bytes()).unwrap();
+            let bytes = body.to_string().into_bytes();
+            let mapped = decode(Signal::Traces, Encoding::Json, &bytes).unwrap();
             for e in &mapped.events {
                 proptest::prop_assert!(llmtrail_core::Event::from_value(e.to_value()).is_ok());
             }
