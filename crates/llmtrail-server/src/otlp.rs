@@ -378,7 +378,14 @@ async fn append(state: &OtlpState, events: Vec<Event>) -> Result<usize, LedgerEr
             rename(&mut events, pos);
         }
     }
-    Ok(duplicates)
+    if events.is_empty() {
+        Ok(duplicates)
+    } else {
+        // Unreachable while each round drops or renames an event; never claim success.
+        Err(LedgerError::Failed(
+            "duplicate ids did not resolve within the batch".into(),
+        ))
+    }
 }
 
 /// Drops the events already recorded as they are and renames those recorded otherwise; returns
