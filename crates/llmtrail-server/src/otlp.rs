@@ -7,7 +7,8 @@
 //!
 //! Authentication: by default a request needs `Authorization: Bearer <token>` with an API
 //! token, the same tokens that may `POST /api/v1/events` (OTLP exporters send it with their
-//! `headers` setting, e.g. `OTEL_EXPORTER_OTLP_HEADERS="Authorization=Bearer llmt_..."`).
+//! `headers` setting, e.g. `OTEL_EXPORTER_OTLP_HEADERS="Authorization=Bearer%20llmt_..."`, the
+//! value URL-encoded as that variable requires).
 //! Writing to a tamper-evident ledger without credentials would let anyone on the network
 //! forge history, so `otlp.require_token = false` is an explicit choice, logged at startup.
 //!
