@@ -379,6 +379,21 @@ def json_log_events_on_the_otlp_listener():
     check_log_call(span, t_in, t_out)
 
 
+def configured_by_the_environment_as_the_readme_says():
+    os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = trail.URL
+    os.environ["OTEL_EXPORTER_OTLP_HEADERS"] = "Authorization=Bearer%20" + trail.TOKEN
+    try:
+        tracer, checked = tracer_with(ProtoSpanExporter())
+        with tracer.start_as_current_span("chat env", attributes={
+                "gen_ai.operation.name": "chat", "gen_ai.request.model": "m-env"}):
+            pass
+    finally:
+        del os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"], os.environ["OTEL_EXPORTER_OTLP_HEADERS"]
+    check(checked.results == [SpanExportResult.SUCCESS], checked.results)
+    req = trail.event(ids_of(checked.spans[0])["request"])
+    check(req["body"]["gen_ai.request.model"] == "m-env", req["body"])
+
+
 def no_token_no_record():
     tracer, checked = tracer_with(ProtoSpanExporter(endpoint=trail.URL + "/v1/traces"))
     with tracer.start_as_current_span("chat x", attributes={
@@ -451,5 +466,6 @@ if __name__ == "__main__":
         json_spans_on_the_otlp_listener,
         protobuf_log_events,
         json_log_events_on_the_otlp_listener,
+        configured_by_the_environment_as_the_readme_says,
         no_token_no_record,
     ])
