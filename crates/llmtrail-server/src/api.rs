@@ -55,6 +55,8 @@ pub struct AppState {
     pub tokens: Arc<Tokens>,
     /// Largest accepted body.
     pub max_body_bytes: usize,
+    /// Tool calls held for approval.
+    pub approvals: Arc<crate::approvals::Approvals>,
 }
 
 /// Builds the router.
@@ -63,6 +65,14 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/events", post(post_events))
         .route("/api/v1/events/{id}", get(get_event))
         .route("/api/v1/events/{id}/related", get(get_related))
+        .route(
+            "/api/v1/approvals",
+            post(crate::approvals::register).get(crate::approvals::list),
+        )
+        .route(
+            "/api/v1/approvals/{id}",
+            get(crate::approvals::get).post(crate::approvals::decide),
+        )
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     let public = Router::new()
         .route("/api/v1/health", get(health))

@@ -32,6 +32,12 @@
 //! max_body_bytes = 10485760            # as sent and once decompressed
 //! max_concurrent_requests = 16         # more wait up to 1 s, then 429
 //!
+//! [mcp]                                # see llmtrail_mcp::config for every key
+//! critical = "block"
+//! [[mcp.tools]]
+//! name = "deploy_*"
+//! action = "hold"
+//!
 //! [gateway]                            # see llmtrail_gateway::config for every key
 //! on_log_failure = "block"
 //! [gateway.upstreams.openai]
@@ -90,6 +96,8 @@ pub struct RawConfig {
     pub detect: crate::detect::RawDetect,
     /// The OTLP/HTTP receiver.
     pub otlp: crate::otlp::RawOtlp,
+    /// The MCP proxies (`llmtrail mcp wrap`, `llmtrail mcp proxy`).
+    pub mcp: llmtrail_mcp::RawMcp,
 }
 
 /// `[server]`
@@ -172,6 +180,8 @@ pub struct Config {
     pub detect: crate::detect::RawDetect,
     /// The OTLP/HTTP receiver.
     pub otlp: crate::otlp::OtlpConfig,
+    /// The MCP proxies' settings (validated).
+    pub mcp: llmtrail_mcp::RawMcp,
 }
 
 impl Config {
@@ -259,6 +269,17 @@ impl Config {
             .otlp
             .validate()
             .map_err(|(key, why)| ConfigError::Invalid { key, why })?;
+        raw.mcp.validate().map_err(|e| match e {
+            llmtrail_mcp::config::ConfigError::Invalid { key, why } => ConfigError::Invalid {
+                key: match key {
+                    "max_message_bytes" => "mcp.max_message_bytes",
+                    "hold_timeout_ms" => "mcp.hold_timeout_ms",
+                    "url" => "mcp.url",
+                    _ => "mcp.tools",
+                },
+                why,
+            },
+        })?;
         let keys_dir = match raw.ledger.keys_dir {
             Some(dir) if !dir.as_os_str().is_empty() => dir,
             _ => raw.ledger.data_dir.join("keys"),
@@ -286,6 +307,7 @@ impl Config {
             gateway,
             detect: raw.detect,
             otlp,
+            mcp: raw.mcp,
         })
     }
 

@@ -2,6 +2,7 @@
 //! (`/v1/traces`, `/v1/logs`), API tokens, and `serve`.
 
 pub mod api;
+pub mod approvals;
 pub mod auth;
 pub mod config;
 pub mod detect;

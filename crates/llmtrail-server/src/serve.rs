@@ -196,6 +196,7 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
         gateway: gateway.clone(),
         tokens,
         max_body_bytes: config.max_body_bytes,
+        approvals: Arc::default(),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -1,9 +1,10 @@
-//! The `llmtrail` binary: `serve`, `verify`, `ingest`, `keys`, `scan`, `rules`, `keygen`,
+//! The `llmtrail` binary: `serve`, `verify`, `ingest`, `keys`, `mcp`, `scan`, `rules`, `keygen`,
 //! `schema`.
 
 mod client;
 mod ingest;
 mod keys_cmd;
+mod mcp_cmd;
 mod scan_cmd;
 mod verify_cmd;
 
@@ -94,6 +95,9 @@ enum Command {
     /// Manage the gateway's virtual keys (works while serve runs).
     #[command(subcommand)]
     Keys(keys_cmd::KeysCommand),
+    /// MCP proxies that log and police tool calls: `mcp wrap`, `mcp proxy`.
+    #[command(subcommand)]
+    Mcp(mcp_cmd::McpCommand),
     /// Generate a signing key and a master key into a directory.
     Keygen {
         /// Directory to write the keys to.
@@ -271,6 +275,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Scan(args) => Ok(ExitCode::from(scan_cmd::scan(&args)?)),
         Command::Rules(cmd) => Ok(ExitCode::from(scan_cmd::rules(&cmd)?)),
+        Command::Mcp(cmd) => Ok(ExitCode::from(mcp_cmd::run(cmd)?)),
         Command::Keys(cmd) => {
             keys_cmd::run(cmd)?;
             Ok(ExitCode::SUCCESS)
