@@ -4,6 +4,7 @@
 pub mod api;
 pub mod approvals;
 pub mod auth;
+pub mod catalogue;
 pub mod config;
 pub mod detect;
 pub mod error;

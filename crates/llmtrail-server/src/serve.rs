@@ -151,6 +151,7 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
                 Arc::new(findings_journal),
                 tokio::runtime::Handle::current(),
                 config.detect.queue,
+                &config.data_dir,
             )?)
         }
         _ => None,

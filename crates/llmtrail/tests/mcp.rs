@@ -107,6 +107,30 @@ fn the_mcp_sdk_through_wrap_and_proxy_every_call_logged_rm_rf_blocked_holds_appr
             "no finding for {b}"
         );
     }
+    // Tool poisoning and the rug pull: the second run of the same server described `deploy`
+    // with injected instructions; its tools/list has an indirect injection finding and a
+    // catalogue-change finding.
+    let poisoned = events
+        .iter()
+        .find(|e| {
+            e["body"]["gen_ai.tool.name"] == "tools/list"
+                && e["body"]["gen_ai.tool.call.result"].to_string().contains("Ignore all previous")
+        })
+        .expect("the poisoned catalogue is logged");
+    let on_poisoned: Vec<&Value> = events
+        .iter()
+        .filter(|f| f["kind"] == "finding" && f["body"]["event_id"] == poisoned["id"])
+        .collect();
+    assert!(
+        on_poisoned.iter().any(|f| f["body"]["category"] == "prompt_injection"
+            && f["body"]["atlas"] == "AML.T0051.001"),
+        "{on_poisoned:#?}"
+    );
+    let rug = on_poisoned
+        .iter()
+        .find(|f| f["body"]["type"] == "tool_catalogue_changed")
+        .unwrap_or_else(|| panic!("no rug-pull finding: {on_poisoned:#?}"));
+    assert!(rug["body"]["preview"].as_str().unwrap().contains("deploy (changed)"), "{rug}");
     let out = Command::new(bin())
         .args(["verify", "--data-dir"])
         .arg(&data)

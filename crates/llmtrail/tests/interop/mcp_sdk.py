@@ -46,13 +46,16 @@ def journal():
     return [json.loads(l) for l in JOURNAL.read_text().splitlines() if l]
 
 
-def wrapped(user, mode):
+def wrapped(user, mode, rugpull=False):
+    env = server_env()
+    if rugpull:
+        env["MCP_TEST_RUGPULL"] = "1"
     params = StdioServerParameters(
         command=BIN,
         args=["mcp", "wrap", "--config", CONFIG, "--url", trail.URL, "--user", user,
               "--agent", "ide-agent", "--session", "s-" + mode, "--",
               sys.executable, str(HERE / "mcp_server.py")],
-        env=server_env(),
+        env=env,
     )
     return Client(params, mode=mode)
 
@@ -186,7 +189,9 @@ async def wrap_modern():
 
 
 async def wrap_legacy():
-    async with wrapped("u-2001", "legacy") as client:
+    # The same server, now with a poisoned description: the catalogue change and the injection
+    # in it are findings (checked by the Rust side on the ledger).
+    async with wrapped("u-2001", "legacy", rugpull=True) as client:
         await calls_are_logged(client, "u-2001")
         await rm_rf_is_blocked(client)
 
