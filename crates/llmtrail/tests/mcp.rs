@@ -392,3 +392,118 @@ fn with_serve_gone_no_call_runs_unlogged() {
     let seen = std::fs::read_to_string(&seen).unwrap_or_default();
     assert!(!seen.contains("tools/call"), "the server saw: {seen}");
 }
+
+fn http(method: &str, url: &str, token: Option<&str>, body: Option<&[u8]>) -> (u16, String) {
+    let agent = common::agent();
+    let mut resp = match (method, body) {
+        ("POST", b) => {
+            let mut req = agent.post(url).header("content-type", "application/json");
+            if let Some(t) = token {
+                req = req.header("authorization", format!("Bearer {t}"));
+            }
+            req.send(b.unwrap_or_default()).unwrap()
+        }
+        _ => {
+            let mut req = agent.get(url);
+            if let Some(t) = token {
+                req = req.header("authorization", format!("Bearer {t}"));
+            }
+            req.call().unwrap()
+        }
+    };
+    let status = resp.status().as_u16();
+    (status, resp.body_mut().read_to_string().unwrap_or_default())
+}
+
+#[test]
+fn the_http_proxy_answers_bad_input_and_a_dead_upstream_with_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (server, config) = start_plain(tmp.path(), "");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut proxy = Command::new(bin())
+        .args(["mcp", "proxy", "--config"])
+        .arg(&config)
+        .args(["--url", &server.url, "--upstream", "http://127.0.0.1:9/mcp"])
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .env("LLMTRAIL_TOKEN", &server.token)
+        .env("LLMTRAIL_LOG", "error")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/mcp");
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let (status, body) = http("POST", &url, None, Some(b"{nope"));
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["error"]["code"], -32700);
+    let big = vec![b' '; 5000];
+    let (status, body) = http("POST", &url, None, Some(&big));
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["error"]["code"], -32006);
+    // A blocked call is answered by the proxy itself, upstream or not.
+    let (status, body) = http("POST", &url, None, Some(&call(1, "shell", json!({"command": "rm -rf /"}))));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["error"]["code"], -32001);
+    // The upstream is down: a 502 with a JSON-RPC error for the call, which is logged.
+    let (status, body) = http("POST", &url, None, Some(&call(2, "shell", json!({"command": "ls"}))));
+    assert_eq!(status, 502, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!((v["id"].clone(), v["error"]["code"].clone()), (json!(2), json!(-32007)), "{v}");
+    let _ = proxy.kill();
+    let _ = proxy.wait();
+    server.stop();
+    let events = ledger_events(&tmp.path().join("data"), &config);
+    assert!(events.iter().any(|e| e["body"]["gen_ai.tool.name"] == "shell"
+        && e["body"]["status"] == "error"
+        && e["actor"]["source_ip"] == "127.0.0.1"));
+}
+
+#[test]
+fn approvals_reject_bad_input_unknown_holds_and_second_decisions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (server, _config) = start_plain(tmp.path(), "");
+    let api = format!("{}/api/v1/approvals", server.url);
+    let tok = Some(server.token.as_str());
+    assert_eq!(http("GET", &api, None, None).0, 401);
+    assert_eq!(http("POST", &api, None, Some(b"{}")).0, 401);
+    let unknown = uuid::Uuid::now_v7();
+    let reg = json!({"event_id": unknown, "tool": "deploy", "timeout_ms": 60000}).to_string();
+    assert_eq!(http("POST", &api, tok, Some(reg.as_bytes())).0, 404, "the held event must be in the ledger");
+    assert_eq!(http("POST", &api, tok, Some(b"{\"event_id\": 1}")).0, 400);
+    // A real held record, registered, decided once.
+    let ev = json!({"kind": "tool.call", "body": {"gen_ai.tool.name": "deploy", "status": "pending", "decision": "hold"}});
+    let r = server.post("application/json", ev.to_string().as_bytes());
+    assert_eq!(r.status, 200, "{}", r.body);
+    let id = r.json()["id"].as_str().unwrap().to_owned();
+    let reg = json!({"event_id": id, "tool": "deploy", "timeout_ms": 60000}).to_string();
+    assert_eq!(http("POST", &api, tok, Some(reg.as_bytes())).0, 201);
+    assert_eq!(http("POST", &api, tok, Some(reg.as_bytes())).0, 409, "held twice");
+    let (s, b) = http("GET", &api, tok, None);
+    assert_eq!(s, 200);
+    assert_eq!(serde_json::from_str::<Value>(&b).unwrap()["approvals"][0]["id"], id.as_str());
+    let one = format!("{api}/{id}");
+    assert_eq!(http("POST", &one, tok, Some(br#"{"decision": "maybe"}"#)).0, 400);
+    assert_eq!(http("POST", &format!("{api}/not-a-uuid"), tok, Some(br#"{"decision": "deny"}"#)).0, 400);
+    assert_eq!(http("POST", &format!("{api}/{unknown}"), tok, Some(br#"{"decision": "deny"}"#)).0, 404);
+    let (s, b) = http("POST", &one, tok, Some(br#"{"decision": "deny", "reason": "not in the change window"}"#));
+    assert_eq!(s, 200, "{b}");
+    let decided: Value = serde_json::from_str(&b).unwrap();
+    assert_eq!(decided["state"], "denied");
+    assert_eq!(http("POST", &one, tok, Some(br#"{"decision": "approve"}"#)).0, 409, "decisions are final");
+    let (s, b) = http("GET", &format!("{one}?wait_ms=10"), tok, None);
+    assert_eq!((s, serde_json::from_str::<Value>(&b).unwrap()["state"].clone()), (200, json!("denied")));
+    // The decision is in the ledger, with who and why, pointing at the held record.
+    let audit = server.get(&format!("/api/v1/events/{}", decided["audit_event"].as_str().unwrap())).json();
+    assert_eq!(audit["event"]["body"]["target"], id.as_str());
+    assert_eq!(audit["event"]["body"]["reason"], "not in the change window");
+    assert_eq!(audit["event"]["actor"]["user"], "admin");
+    server.stop();
+}
