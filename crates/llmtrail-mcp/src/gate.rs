@@ -172,6 +172,20 @@ pub struct Gate {
     hold_timeout: Duration,
     /// Largest message accepted in either direction.
     pub max_message_bytes: usize,
+    logger: Mutex<Option<tokio::sync::mpsc::Sender<Event>>>,
+}
+
+const BACKGROUND_QUEUE: usize = 4096;
+const BACKGROUND_BATCH: usize = 256;
+
+async fn background_logger(reporter: Reporter, mut rx: tokio::sync::mpsc::Receiver<Event>) {
+    let mut batch = Vec::with_capacity(BACKGROUND_BATCH);
+    while rx.recv_many(&mut batch, BACKGROUND_BATCH).await > 0 {
+        if let Err(e) = reporter.append(&batch).await {
+            tracing::error!(error = %e, events = batch.len(), "could not log MCP exchanges");
+        }
+        batch.clear();
+    }
 }
 
 impl Gate {
@@ -184,6 +198,7 @@ impl Gate {
             on_failure: config.on_log_failure,
             hold_timeout: Duration::from_millis(config.hold_timeout_ms),
             max_message_bytes: config.max_message_bytes,
+            logger: Mutex::new(None),
         }
     }
 
@@ -481,22 +496,33 @@ impl Gate {
         a.details.insert("session".into(), json!(conn.session));
         let mut ev = Event::new(a);
         ev.actor = conn.actor.clone();
-        let reporter = self.reporter.clone();
-        tokio::spawn(async move {
-            if let Err(e) = reporter.append(&[ev]).await {
-                tracing::error!(error = %e, "could not log an invalid MCP message");
+        self.background(ev).await;
+    }
+
+    /// Queues an event for the background logger, which sends what has queued up in one
+    /// request (so that `allow` mode costs `serve` one append per batch, not per call).
+    async fn background(&self, event: Event) {
+        let tx = {
+            let Ok(mut slot) = self.logger.lock() else {
+                return;
+            };
+            match &*slot {
+                Some(tx) => tx.clone(),
+                None => {
+                    let (tx, rx) = tokio::sync::mpsc::channel(BACKGROUND_QUEUE);
+                    tokio::spawn(background_logger(self.reporter.clone(), rx));
+                    *slot = Some(tx.clone());
+                    tx
+                }
             }
-        });
+        };
+        // Bounded: when serve falls this far behind, callers wait rather than memory grow.
+        let _ = tx.send(event).await;
     }
 
     async fn log_after(&self, id: &Value, event: Event, response: &mut Value) {
         if self.on_failure == OnLogFailure::Allow {
-            let reporter = self.reporter.clone();
-            tokio::spawn(async move {
-                if let Err(e) = reporter.append(&[event]).await {
-                    tracing::error!(error = %e, "could not log an MCP exchange");
-                }
-            });
+            self.background(event).await;
             return;
         }
         if let Err(e) = self.reporter.append(&[event]).await {

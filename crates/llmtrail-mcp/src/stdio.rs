@@ -111,6 +111,35 @@ enum Step {
     Nothing,
 }
 
+/// Our standard input as an async reader: a pipe (the usual case: the client launched us) is
+/// read through the event loop; anything else (a file, a terminal) through tokio's blocking
+/// reader.
+///
+/// # Errors
+/// When standard input cannot be duplicated.
+pub fn client_input() -> std::io::Result<Box<dyn AsyncRead + Unpin + Send>> {
+    use std::os::fd::AsFd as _;
+    let fd = std::io::stdin().as_fd().try_clone_to_owned()?;
+    match tokio::net::unix::pipe::Receiver::from_owned_fd(fd) {
+        Ok(rx) => Ok(Box::new(rx)),
+        Err(_) => Ok(Box::new(tokio::io::stdin())),
+    }
+}
+
+/// Our standard output as an async writer (a pipe through the event loop, as
+/// [`client_input`]).
+///
+/// # Errors
+/// When standard output cannot be duplicated.
+pub fn client_output() -> std::io::Result<Box<dyn AsyncWrite + Unpin + Send>> {
+    use std::os::fd::AsFd as _;
+    let fd = std::io::stdout().as_fd().try_clone_to_owned()?;
+    match tokio::net::unix::pipe::Sender::from_owned_fd(fd) {
+        Ok(tx) => Ok(Box::new(tx)),
+        Err(_) => Ok(Box::new(tokio::io::stdout())),
+    }
+}
+
 /// Runs `program args` as the MCP server behind the proxy, with `input`/`output` as the
 /// client's side (our stdin and stdout). Returns the server's exit code.
 ///
