@@ -103,6 +103,26 @@ async def calls_are_logged(client, user):
     r = await client.call_tool("read_file", {"path": path})
     check(text_of(r) == "quarterly numbers", "file read back")
     check_call(event_of(r), "read_file", {"path": path}, "quarterly numbers", user)
+    await resources_and_prompts_are_logged(client, user)
+
+
+async def resources_and_prompts_are_logged(client, user):
+    r = await client.read_resource("notes://friday")
+    check("rotate the staging keys" in r.contents[0].text, "resource text")
+    ev = event_of(r)
+    body = ev["body"]
+    check(body["gen_ai.tool.name"] == "resources/read" and body["gen_ai.tool.type"] == "mcp_method",
+          "resource read logged as %r" % body["gen_ai.tool.name"])
+    check(body["gen_ai.tool.call.arguments"] == {"uri": "notes://friday"}, "uri logged")
+    check("rotate the staging keys" in json.dumps(body["gen_ai.tool.call.result"]), "contents logged")
+    check(ev["actor"]["user"] == user, "actor")
+    r = await client.get_prompt("review", {"code": "eval(input())"})
+    ev = event_of(r)
+    body = ev["body"]
+    check(body["gen_ai.tool.name"] == "prompts/get", "prompt logged")
+    check(body["gen_ai.tool.call.arguments"] == {"name": "review", "arguments": {"code": "eval(input())"}},
+          "prompt arguments %r" % body["gen_ai.tool.call.arguments"])
+    check("eval(input())" in json.dumps(body["gen_ai.tool.call.result"]), "prompt messages logged")
 
 
 async def rm_rf_is_blocked(client):

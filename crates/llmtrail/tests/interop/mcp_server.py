@@ -44,6 +44,18 @@ def read_file(path: str) -> str:
     return pathlib.Path(path).read_text()
 
 
+@app.resource("notes://{name}")
+def note(name: str) -> str:
+    """A team note."""
+    return "note %s: rotate the staging keys on Friday" % name
+
+
+@app.prompt()
+def review(code: str) -> str:
+    """Ask for a code review."""
+    return "Review this code for security issues:\n" + code
+
+
 def deploy(service: str) -> str:
     _journal("deploy", {"service": service})
     return "deployed " + service
