@@ -507,3 +507,46 @@ fn approvals_reject_bad_input_unknown_holds_and_second_decisions() {
     assert_eq!(audit["event"]["actor"]["user"], "admin");
     server.stop();
 }
+
+#[test]
+fn batches_are_split_by_policy_and_cancelled_calls_are_recorded() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (server, config) = start_plain(tmp.path(), "");
+    let seen = tmp.path().join("seen.jsonl");
+    // A server that records what it receives, answers a batch with a batch, and never answers
+    // single requests (so the client cancels them).
+    let answer = r#"[{"jsonrpc":"2.0","id":2,"result":{"content":[{"type":"text","text":"a.txt"}],"isError":false}}]"#;
+    let script = format!(
+        "while read l; do echo \"$l\" >> '{}'; case \"$l\" in '['*) echo '{answer}';; esac; done",
+        seen.display()
+    );
+    let mut w = Wrap::start(&server, &config, None, &["sh", "-c", &script]);
+    let batch = json!([
+        {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "shell", "arguments": {"command": "rm -rf /"}}},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "shell", "arguments": {"command": "ls"}}},
+    ]);
+    w.send(batch.to_string().as_bytes());
+    // The refusal and the server's batch answer come back as two batches, in either order.
+    let mut answers = vec![w.recv(), w.recv()];
+    answers.sort_by_key(|a| a[0]["id"].as_i64());
+    assert_eq!(answers[0][0]["id"], 1);
+    assert_eq!(answers[0][0]["error"]["code"], -32001);
+    assert_eq!(answers[1][0]["id"], 2);
+    assert_eq!(answers[1][0]["result"]["content"][0]["text"], "a.txt");
+    w.send(&call(3, "shell", json!({"command": "sleep 1000"})));
+    w.send(br#"{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":3,"reason":"user stop"}}"#);
+    // Something the proxy answers itself shows the cancellation went through before it.
+    w.send(b"{not json");
+    assert_eq!(w.recv()["error"]["code"], -32700);
+    assert_eq!(w.finish(), Some(0));
+    server.stop();
+    let seen = std::fs::read_to_string(&seen).unwrap();
+    assert!(!seen.contains("rm -rf"), "the blocked member never reached the server: {seen}");
+    assert!(seen.contains("\"ls\"") && seen.contains("notifications/cancelled"), "{seen}");
+    let events = ledger_events(&tmp.path().join("data"), &config);
+    assert!(events.iter().any(|e| e["body"]["gen_ai.tool.call.id"] == "3"
+        && e["body"]["status"] == "error"
+        && e["body"]["attributes"]["llmtrail.proxy_error"] == "cancelled by the client"));
+    assert!(events.iter().any(|e| e["body"]["gen_ai.tool.call.id"] == "2"
+        && e["body"]["status"] == "ok"));
+}
