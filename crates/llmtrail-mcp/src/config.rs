@@ -222,7 +222,12 @@ mod tests {
             max_message_bytes: 10,
             ..RawMcp::default()
         };
-        assert!(c.validate().unwrap_err().to_string().contains("max_message_bytes"));
+        assert!(
+            c.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("max_message_bytes")
+        );
         let c = RawMcp {
             url: "ftp://x".into(),
             ..RawMcp::default()

@@ -30,9 +30,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use llmtrail_core::{
-    Actor, Audit, AuditOutcome, Decision, Event, ToolCall, ToolStatus,
-};
+use llmtrail_core::{Actor, Audit, AuditOutcome, Decision, Event, ToolCall, ToolStatus};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
@@ -309,7 +307,11 @@ impl Gate {
                     return Ok(call);
                 }
                 let mut ev = self.tool_event(conn, &call, ToolStatus::Pending);
-                set_decision(&mut ev, call.verdict.action.decision(), call.verdict.rule.as_deref());
+                set_decision(
+                    &mut ev,
+                    call.verdict.action.decision(),
+                    call.verdict.rule.as_deref(),
+                );
                 let id = ev.id;
                 match self.reporter.append(&[ev]).await {
                     Ok(()) => {
@@ -332,7 +334,12 @@ impl Gate {
         let registered = async {
             self.reporter.append(&[ev]).await?;
             self.reporter
-                .hold(id, &call.name, call.verdict.rule.as_deref(), self.hold_timeout)
+                .hold(
+                    id,
+                    &call.name,
+                    call.verdict.rule.as_deref(),
+                    self.hold_timeout,
+                )
                 .await
         };
         if let Err(e) = registered.await {
@@ -435,12 +442,18 @@ impl Gate {
                         .and_then(|r| r.get("isError"))
                         .and_then(Value::as_bool)
                         .unwrap_or(false);
-                let status = if failed { ToolStatus::Error } else { ToolStatus::Ok };
+                let status = if failed {
+                    ToolStatus::Error
+                } else {
+                    ToolStatus::Ok
+                };
                 let mut ev = self.tool_event(conn, &call, status);
                 if let llmtrail_core::Body::ToolCall(t) = &mut ev.body {
                     t.is_error = failed;
                     t.duration_ms = Some(call.started.elapsed().as_secs_f64() * 1000.0);
-                    t.result = raw_result.clone().or(error.clone().map(|e| json!({"error": e})));
+                    t.result = raw_result
+                        .clone()
+                        .or(error.clone().map(|e| json!({"error": e})));
                     if call.kind == CallKind::Tool {
                         t.decision = Some(call.verdict.action.decision());
                         t.decision_rule.clone_from(&call.verdict.rule);
@@ -537,15 +550,27 @@ impl Gate {
             Value::String(s) => s.clone(),
             other => other.to_string(),
         });
-        t.tool_type = Some(if call.kind == CallKind::Tool { "extension" } else { "mcp_method" }.into());
+        t.tool_type = Some(
+            if call.kind == CallKind::Tool {
+                "extension"
+            } else {
+                "mcp_method"
+            }
+            .into(),
+        );
         t.server = conn.server_name();
         t.conversation_id.clone_from(&conn.actor.session);
         t.arguments.clone_from(&call.arguments);
-        t.attributes.insert("mcp.method.name".into(), json!(call.method));
+        t.attributes
+            .insert("mcp.method.name".into(), json!(call.method));
         if !conn.session.is_empty() {
-            t.attributes.insert("mcp.session.id".into(), json!(conn.session));
+            t.attributes
+                .insert("mcp.session.id".into(), json!(conn.session));
         }
-        t.attributes.insert("jsonrpc.request.id".into(), json!(jsonrpc::id_key(&call.id)));
+        t.attributes.insert(
+            "jsonrpc.request.id".into(),
+            json!(jsonrpc::id_key(&call.id)),
+        );
         if let Some(p) = conn.peers().protocol {
             t.attributes.insert("mcp.protocol.version".into(), json!(p));
         }

@@ -186,7 +186,10 @@ fn forward_headers(from: &HeaderMap, to: &mut HeaderMap) {
 fn json_response(status: StatusCode, v: &Value) -> Response {
     (
         status,
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         v.to_string(),
     )
         .into_response()
@@ -259,7 +262,12 @@ async fn handle(
     let Ok(up) = up.body(Full::new(Bytes::from(body.to_string()))) else {
         return json_response(
             StatusCode::BAD_GATEWAY,
-            &jsonrpc::error_response(&Value::Null, jsonrpc::UPSTREAM_FAILED, "bad upstream request", None),
+            &jsonrpc::error_response(
+                &Value::Null,
+                jsonrpc::UPSTREAM_FAILED,
+                "bad upstream request",
+                None,
+            ),
         );
     };
     let resp = match p.client.request(up).await {
@@ -269,7 +277,12 @@ async fn handle(
             for (_, call) in calls.drain() {
                 replies.push(
                     p.gate
-                        .fail(&conn, call, jsonrpc::UPSTREAM_FAILED, "the upstream MCP server could not be reached")
+                        .fail(
+                            &conn,
+                            call,
+                            jsonrpc::UPSTREAM_FAILED,
+                            "the upstream MCP server could not be reached",
+                        )
                         .await,
                 );
             }
@@ -292,8 +305,14 @@ async fn handle(
         .to_ascii_lowercase();
     if !rparts.status.is_success() {
         for (_, call) in calls.drain() {
-            let why = format!("the upstream MCP server answered HTTP {}", rparts.status.as_u16());
-            let _ = p.gate.fail(&conn, call, jsonrpc::UPSTREAM_FAILED, &why).await;
+            let why = format!(
+                "the upstream MCP server answered HTTP {}",
+                rparts.status.as_u16()
+            );
+            let _ = p
+                .gate
+                .fail(&conn, call, jsonrpc::UPSTREAM_FAILED, &why)
+                .await;
         }
         let mut r = Response::new(Body::new(rbody));
         *r.status_mut() = rparts.status;
@@ -301,7 +320,14 @@ async fn handle(
         return r;
     }
     if ctype.starts_with("text/event-stream") {
-        let stream = sse_stream(Arc::clone(&p), conn, calls, replies, rbody, rparts.headers.clone());
+        let stream = sse_stream(
+            Arc::clone(&p),
+            conn,
+            calls,
+            replies,
+            rbody,
+            rparts.headers.clone(),
+        );
         let mut r = Response::new(Body::from_stream(stream));
         *r.status_mut() = rparts.status;
         *r.headers_mut() = headers;
@@ -333,14 +359,22 @@ async fn handle(
             }
         }
         Err(e) => {
-            let why = format!("the upstream MCP server answered something that is not JSON-RPC ({e})");
-            p.gate.invalid_message(&conn, "server", bytes.len(), &why).await;
+            let why =
+                format!("the upstream MCP server answered something that is not JSON-RPC ({e})");
+            p.gate
+                .invalid_message(&conn, "server", bytes.len(), &why)
+                .await;
         }
     }
     for (_, call) in calls.drain() {
         out.push(
             p.gate
-                .fail(&conn, call, jsonrpc::SERVER_GONE, "the upstream MCP server did not answer this request")
+                .fail(
+                    &conn,
+                    call,
+                    jsonrpc::SERVER_GONE,
+                    "the upstream MCP server did not answer this request",
+                )
                 .await,
         );
     }
@@ -390,12 +424,7 @@ async fn admit(p: &Proxy, conn: &Arc<Conn>, m: Message) -> Admitted {
     }
 }
 
-async fn complete(
-    p: &Proxy,
-    conn: &Conn,
-    calls: &mut HashMap<String, Call>,
-    m: Message,
-) -> Value {
+async fn complete(p: &Proxy, conn: &Conn, calls: &mut HashMap<String, Call>, m: Message) -> Value {
     let mut value = m.value;
     if let Kind::Response { id, .. } = &m.kind
         && let Some(call) = calls.remove(&jsonrpc::id_key(id))
@@ -456,7 +485,9 @@ fn sse_stream(
             }
             if split.buffered() > max {
                 let why = "the upstream MCP server sent an event over the message limit";
-                p.gate.invalid_message(&conn, "server", split.take().len(), why).await;
+                p.gate
+                    .invalid_message(&conn, "server", split.take().len(), why)
+                    .await;
                 for (_, call) in calls.drain() {
                     let e = p.gate.fail(&conn, call, jsonrpc::TOO_LARGE, why).await;
                     let _ = tx.send(Ok(Bytes::from(sse::message(&e.to_string())))).await;

@@ -242,8 +242,14 @@ mod tests {
     #[test]
     fn rejects_what_is_not_json_rpc() {
         assert_eq!(kind(r#"{"id":1,"method":"x"}"#), Kind::Invalid);
-        assert_eq!(kind(r#"{"jsonrpc":"1.0","id":1,"method":"x"}"#), Kind::Invalid);
-        assert_eq!(kind(r#"{"jsonrpc":"2.0","id":{},"method":"x"}"#), Kind::Invalid);
+        assert_eq!(
+            kind(r#"{"jsonrpc":"1.0","id":1,"method":"x"}"#),
+            Kind::Invalid
+        );
+        assert_eq!(
+            kind(r#"{"jsonrpc":"2.0","id":{},"method":"x"}"#),
+            Kind::Invalid
+        );
         assert_eq!(kind(r#"{"jsonrpc":"2.0","method":5}"#), Kind::Invalid);
         assert_eq!(kind(r#"{"jsonrpc":"2.0","id":1}"#), Kind::Invalid);
         assert_eq!(

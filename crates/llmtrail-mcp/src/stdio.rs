@@ -210,15 +210,23 @@ where
                 match reader.next().await {
                     Ok(Line::Text(bytes)) => server_message(&shared, &bytes).await,
                     Ok(Line::TooLong(n)) => {
-                        let why = format!("the MCP server sent a message of {n} bytes, over the limit of {max}");
-                        shared.gate.invalid_message(&shared.conn, "server", n, &why).await;
+                        let why = format!(
+                            "the MCP server sent a message of {n} bytes, over the limit of {max}"
+                        );
+                        shared
+                            .gate
+                            .invalid_message(&shared.conn, "server", n, &why)
+                            .await;
                         shared.fail_pending(jsonrpc::TOO_LARGE, &why).await;
                     }
                     Ok(Line::Eof) | Err(_) => break,
                 }
             }
             shared
-                .fail_pending(jsonrpc::SERVER_GONE, "the MCP server exited before answering")
+                .fail_pending(
+                    jsonrpc::SERVER_GONE,
+                    "the MCP server exited before answering",
+                )
                 .await;
         })
     };
@@ -232,8 +240,12 @@ where
                     Line::Eof => return Ok::<(), std::io::Error>(()),
                     Line::TooLong(n) => {
                         let why = format!("message of {n} bytes is over the limit of {max}");
-                        shared.gate.invalid_message(&shared.conn, "client", n, &why).await;
-                        let e = jsonrpc::error_response(&Value::Null, jsonrpc::TOO_LARGE, &why, None);
+                        shared
+                            .gate
+                            .invalid_message(&shared.conn, "client", n, &why)
+                            .await;
+                        let e =
+                            jsonrpc::error_response(&Value::Null, jsonrpc::TOO_LARGE, &why, None);
                         shared.send_client(&e).await;
                     }
                     Line::Text(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => {}
@@ -340,7 +352,12 @@ async fn client_message(shared: &Arc<Shared>, m: Message) -> Step {
                 // A cancelled request gets no answer; its record says it was cancelled.
                 let _ = shared
                     .gate
-                    .fail(&shared.conn, call, jsonrpc::SERVER_GONE, "cancelled by the client")
+                    .fail(
+                        &shared.conn,
+                        call,
+                        jsonrpc::SERVER_GONE,
+                        "cancelled by the client",
+                    )
                     .await;
             }
             Step::Forward(m.value)

@@ -119,7 +119,10 @@ fn describe(id: Uuid, h: &Hold) -> Value {
 }
 
 /// `POST /api/v1/approvals`
-pub(crate) async fn register(State(state): State<AppState>, body: axum::body::Bytes) -> Result<Response, ApiError> {
+pub(crate) async fn register(
+    State(state): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
     let r: Register = json_body(&body)?;
     if r.tool.is_empty() || r.timeout_ms == 0 || r.timeout_ms > MAX_TIMEOUT_MS {
         return Err(ApiError::bad_request(
@@ -131,16 +134,24 @@ pub(crate) async fn register(State(state): State<AppState>, body: axum::body::By
     let id = r.event_id;
     let known = tokio::task::spawn_blocking(move || ledger.get(&id).map(|e| e.is_some()))
         .await
-        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "read task failed"))?
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "read task failed",
+            )
+        })?
         .map_err(|e| ApiError::from_ledger(&e))?;
     if !known {
         return Err(ApiError::not_found("held event"));
     }
-    let mut holds = state
-        .approvals
-        .holds
-        .lock()
-        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "approvals lock poisoned"))?;
+    let mut holds = state.approvals.holds.lock().map_err(|_| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "approvals lock poisoned",
+        )
+    })?;
     Approvals::prune(&mut holds);
     if holds.len() >= MAX_HOLDS {
         return Err(ApiError::new(
@@ -150,7 +161,11 @@ pub(crate) async fn register(State(state): State<AppState>, body: axum::body::By
         ));
     }
     if holds.contains_key(&id) {
-        return Err(ApiError::new(StatusCode::CONFLICT, "duplicate_hold", "this call is already held"));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "duplicate_hold",
+            "this call is already held",
+        ));
     }
     let hold = Hold {
         tool: r.tool,
@@ -167,11 +182,13 @@ pub(crate) async fn register(State(state): State<AppState>, body: axum::body::By
 
 /// `GET /api/v1/approvals`
 pub(crate) async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let mut holds = state
-        .approvals
-        .holds
-        .lock()
-        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "approvals lock poisoned"))?;
+    let mut holds = state.approvals.holds.lock().map_err(|_| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "approvals lock poisoned",
+        )
+    })?;
     Approvals::prune(&mut holds);
     let mut items: Vec<(Uuid, Value)> = holds
         .iter()
@@ -179,7 +196,10 @@ pub(crate) async fn list(State(state): State<AppState>) -> Result<Response, ApiE
         .map(|(id, h)| (*id, describe(*id, h)))
         .collect();
     items.sort_by_key(|(id, _)| *id);
-    Ok(axum::Json(json!({"approvals": items.into_iter().map(|(_, v)| v).collect::<Vec<_>>()})).into_response())
+    Ok(
+        axum::Json(json!({"approvals": items.into_iter().map(|(_, v)| v).collect::<Vec<_>>()}))
+            .into_response(),
+    )
 }
 
 /// `GET /api/v1/approvals/{id}`
@@ -192,24 +212,32 @@ pub(crate) async fn get(
         .parse()
         .map_err(|_| ApiError::bad_request("invalid_id", "approval id must be a UUID"))?;
     let mut rx = {
-        let holds = state
-            .approvals
-            .holds
-            .lock()
-            .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "approvals lock poisoned"))?;
-        let h = holds.get(&id).ok_or_else(|| ApiError::not_found("approval"))?;
+        let holds = state.approvals.holds.lock().map_err(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "approvals lock poisoned",
+            )
+        })?;
+        let h = holds
+            .get(&id)
+            .ok_or_else(|| ApiError::not_found("approval"))?;
         h.state.subscribe()
     };
     let wait = Duration::from_millis(q.wait_ms.unwrap_or(0)).min(MAX_WAIT);
     if *rx.borrow() == HoldState::Pending && !wait.is_zero() {
         let _ = tokio::time::timeout(wait, rx.changed()).await;
     }
-    let holds = state
-        .approvals
-        .holds
-        .lock()
-        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "approvals lock poisoned"))?;
-    let h = holds.get(&id).ok_or_else(|| ApiError::not_found("approval"))?;
+    let holds = state.approvals.holds.lock().map_err(|_| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "approvals lock poisoned",
+        )
+    })?;
+    let h = holds
+        .get(&id)
+        .ok_or_else(|| ApiError::not_found("approval"))?;
     Ok(axum::Json(describe(id, h)).into_response())
 }
 
@@ -242,17 +270,29 @@ pub(crate) async fn decide(
         .cloned()
         .ok_or_else(ApiError::unauthorized)?;
     let (tool, rule) = {
-        let holds = state
-            .approvals
-            .holds
-            .lock()
-            .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "approvals lock poisoned"))?;
-        let h = holds.get(&id).ok_or_else(|| ApiError::not_found("approval"))?;
+        let holds = state.approvals.holds.lock().map_err(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "approvals lock poisoned",
+            )
+        })?;
+        let h = holds
+            .get(&id)
+            .ok_or_else(|| ApiError::not_found("approval"))?;
         if *h.state.borrow() != HoldState::Pending {
-            return Err(ApiError::new(StatusCode::CONFLICT, "already_decided", "this call was already decided"));
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "already_decided",
+                "this call was already decided",
+            ));
         }
         if h.deadline <= Instant::now() {
-            return Err(ApiError::new(StatusCode::CONFLICT, "expired", "this hold has timed out"));
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "expired",
+                "this hold has timed out",
+            ));
         }
         (h.tool.clone(), h.rule.clone())
     };
@@ -273,12 +313,16 @@ pub(crate) async fn decide(
     Journal::append(&state.journal, std::slice::from_ref(&ev))
         .await
         .map_err(|e| ApiError::from_ledger(&e))?;
-    let holds = state
-        .approvals
-        .holds
-        .lock()
-        .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "approvals lock poisoned"))?;
-    let h = holds.get(&id).ok_or_else(|| ApiError::not_found("approval"))?;
+    let holds = state.approvals.holds.lock().map_err(|_| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "approvals lock poisoned",
+        )
+    })?;
+    let h = holds
+        .get(&id)
+        .ok_or_else(|| ApiError::not_found("approval"))?;
     let new = if approve {
         HoldState::Approved { by: who.name }
     } else {

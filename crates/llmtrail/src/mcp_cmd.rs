@@ -91,7 +91,9 @@ async fn preflight(reporter: &Reporter, on_failure: OnLogFailure) -> anyhow::Res
             tracing::warn!(error = %e, "llmtrail serve unreachable; proxying anyway (mcp.on_log_failure = allow)");
             Ok(())
         }
-        Err(e) => bail!("{e} (no call runs unlogged; start serve, or set mcp.on_log_failure = \"allow\")"),
+        Err(e) => {
+            bail!("{e} (no call runs unlogged; start serve, or set mcp.on_log_failure = \"allow\")")
+        }
     }
 }
 
@@ -108,7 +110,9 @@ pub fn run(cmd: McpCommand) -> anyhow::Result<u8> {
                 .context("starting the async runtime")?;
             let (gate, actor, reporter, on_failure) = build(&common)?;
             let mut parts = command.into_iter();
-            let program = parts.next().ok_or_else(|| anyhow!("no server command after --"))?;
+            let program = parts
+                .next()
+                .ok_or_else(|| anyhow!("no server command after --"))?;
             let args: Vec<OsString> = parts.collect();
             runtime.block_on(async move {
                 preflight(&reporter, on_failure).await?;

@@ -5,6 +5,12 @@
 //!
 //! `make test` installs the SDK into `.venv`; `LLMTRAIL_PYTHON` may name another Python.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests fail loudly by design"
+)]
+
 mod common;
 
 use std::io::{BufRead as _, BufReader, Write as _};
@@ -67,7 +73,10 @@ fn the_mcp_sdk_through_wrap_and_proxy_every_call_logged_rm_rf_blocked_holds_appr
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "mcp_sdk.py failed:\n{stdout}\n{stderr}");
+    assert!(
+        out.status.success(),
+        "mcp_sdk.py failed:\n{stdout}\n{stderr}"
+    );
     print!("{stdout}");
     server.stop();
 
@@ -78,12 +87,21 @@ fn the_mcp_sdk_through_wrap_and_proxy_every_call_logged_rm_rf_blocked_holds_appr
         .filter(|e| e["body"]["action"] == "mcp.initialize")
         .collect();
     assert!(
-        inits.iter().any(|e| e["body"]["details"]["method"] == "initialize"),
+        inits
+            .iter()
+            .any(|e| e["body"]["details"]["method"] == "initialize"),
         "{inits:#?}"
     );
-    assert!(inits.iter().any(|e| e["body"]["details"]["method"] == "server/discover"));
+    assert!(
+        inits
+            .iter()
+            .any(|e| e["body"]["details"]["method"] == "server/discover")
+    );
     for e in &inits {
-        assert_eq!(e["body"]["details"]["server"]["name"], "llmtrail-test-tools", "{e}");
+        assert_eq!(
+            e["body"]["details"]["server"]["name"], "llmtrail-test-tools",
+            "{e}"
+        );
         assert!(e["body"]["details"]["client"]["name"].is_string(), "{e}");
     }
     // The catalogue, with the tools' descriptions, as the server sent it.
@@ -114,7 +132,9 @@ fn the_mcp_sdk_through_wrap_and_proxy_every_call_logged_rm_rf_blocked_holds_appr
         .iter()
         .find(|e| {
             e["body"]["gen_ai.tool.name"] == "tools/list"
-                && e["body"]["gen_ai.tool.call.result"].to_string().contains("Ignore all previous")
+                && e["body"]["gen_ai.tool.call.result"]
+                    .to_string()
+                    .contains("Ignore all previous")
         })
         .expect("the poisoned catalogue is logged");
     let on_poisoned: Vec<&Value> = events
@@ -122,21 +142,33 @@ fn the_mcp_sdk_through_wrap_and_proxy_every_call_logged_rm_rf_blocked_holds_appr
         .filter(|f| f["kind"] == "finding" && f["body"]["event_id"] == poisoned["id"])
         .collect();
     assert!(
-        on_poisoned.iter().any(|f| f["body"]["category"] == "prompt_injection"
-            && f["body"]["atlas"] == "AML.T0051.001"),
+        on_poisoned
+            .iter()
+            .any(|f| f["body"]["category"] == "prompt_injection"
+                && f["body"]["atlas"] == "AML.T0051.001"),
         "{on_poisoned:#?}"
     );
     let rug = on_poisoned
         .iter()
         .find(|f| f["body"]["type"] == "tool_catalogue_changed")
         .unwrap_or_else(|| panic!("no rug-pull finding: {on_poisoned:#?}"));
-    assert!(rug["body"]["preview"].as_str().unwrap().contains("deploy (changed)"), "{rug}");
+    assert!(
+        rug["body"]["preview"]
+            .as_str()
+            .unwrap()
+            .contains("deploy (changed)"),
+        "{rug}"
+    );
     let out = Command::new(bin())
         .args(["verify", "--data-dir"])
         .arg(&data)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 /// `llmtrail mcp wrap` with piped stdio.
@@ -155,7 +187,10 @@ impl Wrap {
             .args(command)
             .env("LLMTRAIL_TOKEN", &server.token)
             .env("LLMTRAIL_LOG", "error")
-            .env("MCP_TEST_JOURNAL", server.data_dir.with_extension("journal"))
+            .env(
+                "MCP_TEST_JOURNAL",
+                server.data_dir.with_extension("journal"),
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -201,7 +236,10 @@ impl Wrap {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status.code();
             }
-            assert!(std::time::Instant::now() < deadline, "mcp wrap did not exit");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "mcp wrap did not exit"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -215,7 +253,10 @@ fn call(id: u64, tool: &str, args: Value) -> Vec<u8> {
 }
 
 fn start_plain(tmp: &Path, extra: &str) -> (Server, PathBuf) {
-    let config = write_config(tmp, &format!("[detect]\nenabled = false\n\n[mcp]\nmax_message_bytes = 4096\n{extra}"));
+    let config = write_config(
+        tmp,
+        &format!("[detect]\nenabled = false\n\n[mcp]\nmax_message_bytes = 4096\n{extra}"),
+    );
     let server = Server::start(&tmp.join("data"), &config);
     (server, config)
 }
@@ -234,12 +275,20 @@ fn malformed_json_rpc_unknown_methods_and_oversized_messages_get_clear_errors() 
     );
     w.send(b"{not json");
     let r = w.recv();
-    assert_eq!((r["id"].clone(), r["error"]["code"].clone()), (Value::Null, json!(-32700)), "{r}");
+    assert_eq!(
+        (r["id"].clone(), r["error"]["code"].clone()),
+        (Value::Null, json!(-32700)),
+        "{r}"
+    );
     w.send(b"{\"jsonrpc\":\"2.0\",\"id\":\"\xff\xfe\",\"method\":\"ping\"}");
     assert_eq!(w.recv()["error"]["code"], -32700);
     w.send(br#"{"jsonrpc":"2.0","id":5,"method":7}"#);
     let r = w.recv();
-    assert_eq!((r["id"].clone(), r["error"]["code"].clone()), (json!(5), json!(-32600)), "{r}");
+    assert_eq!(
+        (r["id"].clone(), r["error"]["code"].clone()),
+        (json!(5), json!(-32600)),
+        "{r}"
+    );
     w.send(b"[]");
     assert_eq!(w.recv()["error"]["code"], -32600);
     let big = format!(
@@ -249,7 +298,10 @@ fn malformed_json_rpc_unknown_methods_and_oversized_messages_get_clear_errors() 
     w.send(big.as_bytes());
     let r = w.recv();
     assert_eq!(r["error"]["code"], -32006, "{r}");
-    assert!(r["error"]["message"].as_str().unwrap().contains("4096"), "{r}");
+    assert!(
+        r["error"]["message"].as_str().unwrap().contains("4096"),
+        "{r}"
+    );
     // The proxy is still up: a handshake, an unknown method (the server's own answer comes
     // through), then a real call.
     w.send(
@@ -261,12 +313,18 @@ fn malformed_json_rpc_unknown_methods_and_oversized_messages_get_clear_errors() 
     );
     let r = w.recv();
     assert_eq!(r["id"], 7);
-    assert_eq!(r["result"]["serverInfo"]["name"], "llmtrail-test-tools", "{r}");
+    assert_eq!(
+        r["result"]["serverInfo"]["name"], "llmtrail-test-tools",
+        "{r}"
+    );
     w.send(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
     w.send(br#"{"jsonrpc":"2.0","id":8,"method":"no/such/method"}"#);
     let r = w.recv();
     assert_eq!(r["id"], 8);
-    assert!(r["error"]["code"].is_i64(), "the server's error comes through: {r}");
+    assert!(
+        r["error"]["code"].is_i64(),
+        "the server's error comes through: {r}"
+    );
     w.send(&call(9, "shell", json!({"command": "echo still working"})));
     let r = w.recv();
     assert_eq!(r["id"], 9);
@@ -278,7 +336,10 @@ fn malformed_json_rpc_unknown_methods_and_oversized_messages_get_clear_errors() 
         .iter()
         .filter(|e| e["body"]["action"] == "mcp.invalid_message")
         .count();
-    assert_eq!(invalid, 5, "each bad message is logged (size and reason only)");
+    assert_eq!(
+        invalid, 5,
+        "each bad message is logged (size and reason only)"
+    );
     assert!(
         events
             .iter()
@@ -299,11 +360,13 @@ fn a_server_that_exits_mid_call_is_an_error_for_the_client_not_a_hang() {
     assert_eq!(w.finish(), Some(3), "wrap exits with the server's status");
     server.stop();
     let events = ledger_events(&tmp.path().join("data"), &config);
-    assert!(events.iter().any(|e| e["body"]["gen_ai.tool.name"] == "shell"
-        && e["body"]["status"] == "error"
-        && e["body"]["attributes"]["llmtrail.proxy_error"]
-            .as_str()
-            .is_some_and(|s| s.contains("exited"))));
+    assert!(events.iter().any(|e| {
+        e["body"]["gen_ai.tool.name"] == "shell"
+            && e["body"]["status"] == "error"
+            && e["body"]["attributes"]["llmtrail.proxy_error"]
+                .as_str()
+                .is_some_and(|s| s.contains("exited"))
+    }));
 }
 
 #[test]
@@ -314,7 +377,11 @@ fn a_server_that_writes_garbage_fails_the_pending_call() {
         &server,
         &config,
         None,
-        &["sh", "-c", "read line; echo 'Traceback: not json'; read rest || true"],
+        &[
+            "sh",
+            "-c",
+            "read line; echo 'Traceback: not json'; read rest || true",
+        ],
     );
     w.send(&call(1, "shell", json!({"command": "ls"})));
     let r = w.recv();
@@ -365,7 +432,10 @@ fn with_serve_gone_no_call_runs_unlogged() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("unreachable") && err.contains("unlogged"), "{err}");
+    assert!(
+        err.contains("unreachable") && err.contains("unlogged"),
+        "{err}"
+    );
     // Refuses a wrong token.
     let out = Command::new(bin())
         .args(["mcp", "wrap", "--config"])
@@ -443,27 +513,54 @@ fn the_http_proxy_answers_bad_input_and_a_dead_upstream_with_clear_errors() {
     }
     let (status, body) = http("POST", &url, None, Some(b"{nope"));
     assert_eq!(status, 400, "{body}");
-    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["error"]["code"], -32700);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["error"]["code"],
+        -32700
+    );
     let big = vec![b' '; 5000];
     let (status, body) = http("POST", &url, None, Some(&big));
     assert_eq!(status, 413, "{body}");
-    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["error"]["code"], -32006);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["error"]["code"],
+        -32006
+    );
     // A blocked call is answered by the proxy itself, upstream or not.
-    let (status, body) = http("POST", &url, None, Some(&call(1, "shell", json!({"command": "rm -rf /"}))));
+    let (status, body) = http(
+        "POST",
+        &url,
+        None,
+        Some(&call(1, "shell", json!({"command": "rm -rf /"}))),
+    );
     assert_eq!(status, 200, "{body}");
-    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["error"]["code"], -32001);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["error"]["code"],
+        -32001
+    );
     // The upstream is down: a 502 with a JSON-RPC error for the call, which is logged.
-    let (status, body) = http("POST", &url, None, Some(&call(2, "shell", json!({"command": "ls"}))));
+    let (status, body) = http(
+        "POST",
+        &url,
+        None,
+        Some(&call(2, "shell", json!({"command": "ls"}))),
+    );
     assert_eq!(status, 502, "{body}");
     let v: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!((v["id"].clone(), v["error"]["code"].clone()), (json!(2), json!(-32007)), "{v}");
+    assert_eq!(
+        (v["id"].clone(), v["error"]["code"].clone()),
+        (json!(2), json!(-32007)),
+        "{v}"
+    );
     let _ = proxy.kill();
     let _ = proxy.wait();
     server.stop();
     let events = ledger_events(&tmp.path().join("data"), &config);
-    assert!(events.iter().any(|e| e["body"]["gen_ai.tool.name"] == "shell"
-        && e["body"]["status"] == "error"
-        && e["actor"]["source_ip"] == "127.0.0.1"));
+    assert!(
+        events
+            .iter()
+            .any(|e| e["body"]["gen_ai.tool.name"] == "shell"
+                && e["body"]["status"] == "error"
+                && e["actor"]["source_ip"] == "127.0.0.1")
+    );
 }
 
 #[test]
@@ -476,7 +573,11 @@ fn approvals_reject_bad_input_unknown_holds_and_second_decisions() {
     assert_eq!(http("POST", &api, None, Some(b"{}")).0, 401);
     let unknown = uuid::Uuid::now_v7();
     let reg = json!({"event_id": unknown, "tool": "deploy", "timeout_ms": 60000}).to_string();
-    assert_eq!(http("POST", &api, tok, Some(reg.as_bytes())).0, 404, "the held event must be in the ledger");
+    assert_eq!(
+        http("POST", &api, tok, Some(reg.as_bytes())).0,
+        404,
+        "the held event must be in the ledger"
+    );
     assert_eq!(http("POST", &api, tok, Some(b"{\"event_id\": 1}")).0, 400);
     // A real held record, registered, decided once.
     let ev = json!({"kind": "tool.call", "body": {"gen_ai.tool.name": "deploy", "status": "pending", "decision": "hold"}});
@@ -485,23 +586,71 @@ fn approvals_reject_bad_input_unknown_holds_and_second_decisions() {
     let id = r.json()["id"].as_str().unwrap().to_owned();
     let reg = json!({"event_id": id, "tool": "deploy", "timeout_ms": 60000}).to_string();
     assert_eq!(http("POST", &api, tok, Some(reg.as_bytes())).0, 201);
-    assert_eq!(http("POST", &api, tok, Some(reg.as_bytes())).0, 409, "held twice");
+    assert_eq!(
+        http("POST", &api, tok, Some(reg.as_bytes())).0,
+        409,
+        "held twice"
+    );
     let (s, b) = http("GET", &api, tok, None);
     assert_eq!(s, 200);
-    assert_eq!(serde_json::from_str::<Value>(&b).unwrap()["approvals"][0]["id"], id.as_str());
+    assert_eq!(
+        serde_json::from_str::<Value>(&b).unwrap()["approvals"][0]["id"],
+        id.as_str()
+    );
     let one = format!("{api}/{id}");
-    assert_eq!(http("POST", &one, tok, Some(br#"{"decision": "maybe"}"#)).0, 400);
-    assert_eq!(http("POST", &format!("{api}/not-a-uuid"), tok, Some(br#"{"decision": "deny"}"#)).0, 400);
-    assert_eq!(http("POST", &format!("{api}/{unknown}"), tok, Some(br#"{"decision": "deny"}"#)).0, 404);
-    let (s, b) = http("POST", &one, tok, Some(br#"{"decision": "deny", "reason": "not in the change window"}"#));
+    assert_eq!(
+        http("POST", &one, tok, Some(br#"{"decision": "maybe"}"#)).0,
+        400
+    );
+    assert_eq!(
+        http(
+            "POST",
+            &format!("{api}/not-a-uuid"),
+            tok,
+            Some(br#"{"decision": "deny"}"#)
+        )
+        .0,
+        400
+    );
+    assert_eq!(
+        http(
+            "POST",
+            &format!("{api}/{unknown}"),
+            tok,
+            Some(br#"{"decision": "deny"}"#)
+        )
+        .0,
+        404
+    );
+    let (s, b) = http(
+        "POST",
+        &one,
+        tok,
+        Some(br#"{"decision": "deny", "reason": "not in the change window"}"#),
+    );
     assert_eq!(s, 200, "{b}");
     let decided: Value = serde_json::from_str(&b).unwrap();
     assert_eq!(decided["state"], "denied");
-    assert_eq!(http("POST", &one, tok, Some(br#"{"decision": "approve"}"#)).0, 409, "decisions are final");
+    assert_eq!(
+        http("POST", &one, tok, Some(br#"{"decision": "approve"}"#)).0,
+        409,
+        "decisions are final"
+    );
     let (s, b) = http("GET", &format!("{one}?wait_ms=10"), tok, None);
-    assert_eq!((s, serde_json::from_str::<Value>(&b).unwrap()["state"].clone()), (200, json!("denied")));
+    assert_eq!(
+        (
+            s,
+            serde_json::from_str::<Value>(&b).unwrap()["state"].clone()
+        ),
+        (200, json!("denied"))
+    );
     // The decision is in the ledger, with who and why, pointing at the held record.
-    let audit = server.get(&format!("/api/v1/events/{}", decided["audit_event"].as_str().unwrap())).json();
+    let audit = server
+        .get(&format!(
+            "/api/v1/events/{}",
+            decided["audit_event"].as_str().unwrap()
+        ))
+        .json();
     assert_eq!(audit["event"]["body"]["target"], id.as_str());
     assert_eq!(audit["event"]["body"]["reason"], "not in the change window");
     assert_eq!(audit["event"]["actor"]["user"], "admin");
@@ -527,7 +676,7 @@ fn batches_are_split_by_policy_and_cancelled_calls_are_recorded() {
     ]);
     w.send(batch.to_string().as_bytes());
     // The refusal and the server's batch answer come back as two batches, in either order.
-    let mut answers = vec![w.recv(), w.recv()];
+    let mut answers = [w.recv(), w.recv()];
     answers.sort_by_key(|a| a[0]["id"].as_i64());
     assert_eq!(answers[0][0]["id"], 1);
     assert_eq!(answers[0][0]["error"]["code"], -32001);
@@ -541,12 +690,25 @@ fn batches_are_split_by_policy_and_cancelled_calls_are_recorded() {
     assert_eq!(w.finish(), Some(0));
     server.stop();
     let seen = std::fs::read_to_string(&seen).unwrap();
-    assert!(!seen.contains("rm -rf"), "the blocked member never reached the server: {seen}");
-    assert!(seen.contains("\"ls\"") && seen.contains("notifications/cancelled"), "{seen}");
+    assert!(
+        !seen.contains("rm -rf"),
+        "the blocked member never reached the server: {seen}"
+    );
+    assert!(
+        seen.contains("\"ls\"") && seen.contains("notifications/cancelled"),
+        "{seen}"
+    );
     let events = ledger_events(&tmp.path().join("data"), &config);
-    assert!(events.iter().any(|e| e["body"]["gen_ai.tool.call.id"] == "3"
-        && e["body"]["status"] == "error"
-        && e["body"]["attributes"]["llmtrail.proxy_error"] == "cancelled by the client"));
-    assert!(events.iter().any(|e| e["body"]["gen_ai.tool.call.id"] == "2"
-        && e["body"]["status"] == "ok"));
+    assert!(
+        events
+            .iter()
+            .any(|e| e["body"]["gen_ai.tool.call.id"] == "3"
+                && e["body"]["status"] == "error"
+                && e["body"]["attributes"]["llmtrail.proxy_error"] == "cancelled by the client")
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e["body"]["gen_ai.tool.call.id"] == "2" && e["body"]["status"] == "ok")
+    );
 }
