@@ -8,8 +8,10 @@ pub mod catalogue;
 pub mod config;
 pub mod detect;
 pub mod error;
+pub mod index_feed;
 pub mod links;
 pub mod otlp;
+pub mod query_api;
 pub mod serve;
 
 pub use config::Config;

@@ -115,7 +115,7 @@ impl Links {
 }
 
 /// The ledger as a journal that also keeps [`Links`] current and hands every appended event
-/// to detection.
+/// to detection and to the query index.
 #[derive(Debug, Clone)]
 pub struct Indexed {
     /// The ledger.
@@ -124,6 +124,8 @@ pub struct Indexed {
     pub links: Arc<Links>,
     /// The detection stage, when enabled.
     pub detection: Option<Arc<crate::detect::Detection>>,
+    /// The query index feed.
+    pub index: Option<Arc<crate::index_feed::IndexFeed>>,
 }
 
 impl Journal for Indexed {
@@ -133,6 +135,9 @@ impl Journal for Indexed {
             self.links.add(events);
             if let Some(d) = &self.detection {
                 d.submit(events);
+            }
+            if let Some(ix) = &self.index {
+                ix.submit(&receipts, events);
             }
             Ok(receipts)
         })

@@ -126,6 +126,19 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
     })??;
     let ledger = Arc::new(ledger);
     let links = Arc::new(links);
+    let index =
+        Arc::new(
+            crate::index_feed::open(&config.data_dir).map_err(|e| ServeError::Io {
+                what: "query index".into(),
+                source: std::io::Error::other(e),
+            })?,
+        );
+    let index_feed =
+        crate::index_feed::IndexFeed::start(Arc::clone(&index), Arc::clone(&ledger), 4096)
+            .map_err(|source| ServeError::Io {
+                what: "index thread".into(),
+                source,
+            })?;
     let wants_engine = config.detect.enabled || !config.gateway.policy.is_empty();
     let engine = if wants_engine {
         let cfg = config.detect.clone();
@@ -145,6 +158,7 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
                 ledger: Arc::clone(&ledger),
                 links: Arc::clone(&links),
                 detection: None,
+                index: Some(Arc::clone(&index_feed)),
             };
             Some(Detection::start(
                 Arc::clone(engine),
@@ -160,6 +174,7 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
         ledger: Arc::clone(&ledger),
         links: Arc::clone(&links),
         detection,
+        index: Some(index_feed),
     };
     let (tokens, created) = Tokens::load_or_init(&config.data_dir)?;
     if let Some(path) = created {
@@ -198,6 +213,7 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
         tokens,
         max_body_bytes: config.max_body_bytes,
         approvals: Arc::default(),
+        index,
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
