@@ -243,12 +243,14 @@ impl Index {
     pub fn flagged(&self, f: &Filter) -> Result<Vec<Value>, IndexError> {
         let (clause, mut args) = f.clause()?;
         args.push(Sql::Integer(f.limit()));
+        // Findings grouped by the event they flag first (one pass over the findings), then the
+        // flagged events filtered; joining first made SQLite revisit events per finding.
         let q = format!(
-            "SELECT e.id, e.kind, e.user, e.time_ns, count(*), group_concat(DISTINCT x.category), \
-             max(CASE x.severity WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2 ELSE 1 END) \
-             FROM events x JOIN events e ON e.id = x.ref_id \
-             WHERE x.kind = 'finding' AND e.idx IN (SELECT idx FROM events WHERE {clause}) \
-             GROUP BY e.id ORDER BY e.idx DESC LIMIT ?{}",
+            "SELECT e.id, e.kind, e.user, e.time_ns, x.n, x.cats, x.sev FROM \
+             (SELECT ref_id, count(*) AS n, group_concat(DISTINCT category) AS cats, \
+              max(CASE severity WHEN 'critical' THEN 4 WHEN 'high' THEN 3 WHEN 'medium' THEN 2 ELSE 1 END) AS sev, \
+              max(idx) AS last FROM events WHERE kind = 'finding' AND ref_id IS NOT NULL GROUP BY ref_id) x \
+             JOIN events e ON e.id = x.ref_id WHERE {clause} ORDER BY x.last DESC LIMIT ?{}",
             args.len()
         );
         let mut rows = self.read(|c| {

@@ -82,6 +82,7 @@ impl Index {
                  CREATE INDEX IF NOT EXISTS events_session ON events(session, idx);
                  CREATE INDEX IF NOT EXISTS events_trace ON events(trace_id, idx);
                  CREATE INDEX IF NOT EXISTS events_ref ON events(ref_id);
+                 CREATE INDEX IF NOT EXISTS events_kind_ref ON events(kind, ref_id);
                  CREATE INDEX IF NOT EXISTS events_tool ON events(tool, idx);
                  CREATE INDEX IF NOT EXISTS events_prompt ON events(prompt_key);
                  CREATE INDEX IF NOT EXISTS events_category ON events(category, idx);
