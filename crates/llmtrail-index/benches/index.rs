@@ -11,20 +11,50 @@
 use std::time::Instant;
 
 use llmtrail_core::{
-    Actor, Event, Finding, FindingCategory, LlmRequest, LlmResponse, Message, Part,
-    ResponseStatus, Severity, ToolCall, ToolStatus, Usage,
+    Actor, Event, Finding, FindingCategory, LlmRequest, LlmResponse, Message, Part, ResponseStatus,
+    Severity, ToolCall, ToolStatus, Usage,
 };
 use llmtrail_index::{Filter, Index, Row};
 
 const WORDS: &[&str] = &[
-    "refund", "invoice", "order", "status", "summarise", "contract", "customer", "balance",
-    "shipping", "address", "password", "reset", "quarterly", "report", "revenue", "forecast",
-    "meeting", "notes", "translate", "email", "draft", "policy", "security", "incident",
-    "database", "migration", "kubernetes", "deploy", "error", "latency", "budget", "hiring",
+    "refund",
+    "invoice",
+    "order",
+    "status",
+    "summarise",
+    "contract",
+    "customer",
+    "balance",
+    "shipping",
+    "address",
+    "password",
+    "reset",
+    "quarterly",
+    "report",
+    "revenue",
+    "forecast",
+    "meeting",
+    "notes",
+    "translate",
+    "email",
+    "draft",
+    "policy",
+    "security",
+    "incident",
+    "database",
+    "migration",
+    "kubernetes",
+    "deploy",
+    "error",
+    "latency",
+    "budget",
+    "hiring",
 ];
 
 fn text(seed: u64, n: usize) -> String {
-    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut x = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     (0..n)
         .map(|_| {
             x ^= x >> 33;
@@ -44,17 +74,26 @@ fn events(i: u64) -> Vec<Event> {
         ..Actor::default()
     };
     let t0 = jiff::Timestamp::from_second(1_780_000_000 + (i as i64) * 2).unwrap_or_default();
-    let mut req = LlmRequest::new("openai", ["gpt-4o", "gpt-4o-mini", "claude-sonnet"][(i % 3) as usize]);
+    let mut req = LlmRequest::new(
+        "openai",
+        ["gpt-4o", "gpt-4o-mini", "claude-sonnet"][(i % 3) as usize],
+    );
     req.messages.push(Message {
         role: "user".into(),
         name: None,
-        parts: vec![Part::Text { content: format!("{} {}", text(i % 5000, 12), i % 97) }],
+        parts: vec![Part::Text {
+            content: format!("{} {}", text(i % 5000, 12), i % 97),
+        }],
         finish_reason: None,
     });
     let mut a = Event::new(req);
     a.actor = actor.clone();
     a.time = t0;
-    let mut resp = LlmResponse::new(if i % 50 == 0 { ResponseStatus::Error } else { ResponseStatus::Ok });
+    let mut resp = LlmResponse::new(if i.is_multiple_of(50) {
+        ResponseStatus::Error
+    } else {
+        ResponseStatus::Ok
+    });
     resp.request_id = Some(a.id);
     resp.usage = Some(Usage {
         input_tokens: 40 + i % 300,
@@ -68,21 +107,35 @@ fn events(i: u64) -> Vec<Event> {
     resp.output_messages.push(Message {
         role: "assistant".into(),
         name: None,
-        parts: vec![Part::Text { content: text(i, 40) }],
+        parts: vec![Part::Text {
+            content: text(i, 40),
+        }],
         finish_reason: None,
     });
     let mut b = Event::new(resp);
     b.time = t0;
-    let mut call = ToolCall::new(["search_orders", "shell", "read_file", "http_get"][(i % 4) as usize], ToolStatus::Ok);
+    let mut call = ToolCall::new(
+        ["search_orders", "shell", "read_file", "http_get"][(i % 4) as usize],
+        ToolStatus::Ok,
+    );
     call.arguments = Some(serde_json::json!({"q": text(i, 4)}));
     let mut c = Event::new(call);
     c.actor = actor;
     c.time = t0;
     let f = Finding {
         event_id: b.id,
-        category: [FindingCategory::Pii, FindingCategory::Secret, FindingCategory::PromptInjection][(i % 3) as usize],
+        category: [
+            FindingCategory::Pii,
+            FindingCategory::Secret,
+            FindingCategory::PromptInjection,
+        ][(i % 3) as usize],
         finding_type: "email".into(),
-        severity: [Severity::Low, Severity::Medium, Severity::High, Severity::Critical][(i % 4) as usize],
+        severity: [
+            Severity::Low,
+            Severity::Medium,
+            Severity::High,
+            Severity::Critical,
+        ][(i % 4) as usize],
         confidence: None,
         detector: "rules".into(),
         rule_id: None,
@@ -139,18 +192,32 @@ fn main() {
     }
     ix.add(&rows).unwrap_or_else(|e| panic!("{e}"));
     let secs = t.elapsed().as_secs_f64();
-    println!("indexed {idx} events in {secs:.1} s: {:.0} events/s (target >= 20000)", idx as f64 / secs);
+    println!(
+        "indexed {idx} events in {secs:.1} s: {:.0} events/s (target >= 20000)",
+        idx as f64 / secs
+    );
     let all = Filter::default();
-    let overview = time("overview (top prompts, tools, flagged, users, timeseries)", Some(300.0), || {
-        let f = Filter { limit: Some(10), ..Filter::default() };
-        (
-            ix.top_prompts(&f).map(|v| v.len()),
-            ix.tools(&f).map(|v| v.len()),
-            ix.flagged(&f).map(|v| v.len()),
-            ix.users(&f).map(|v| v.len()),
-            ix.timeseries(&Filter { bucket: Some(86_400), ..Filter::default() }).map(|v| v.len()),
-        )
-    });
+    let overview = time(
+        "overview (top prompts, tools, flagged, users, timeseries)",
+        Some(300.0),
+        || {
+            let f = Filter {
+                limit: Some(10),
+                ..Filter::default()
+            };
+            (
+                ix.top_prompts(&f).map(|v| v.len()),
+                ix.tools(&f).map(|v| v.len()),
+                ix.flagged(&f).map(|v| v.len()),
+                ix.users(&f).map(|v| v.len()),
+                ix.timeseries(&Filter {
+                    bucket: Some(86_400),
+                    ..Filter::default()
+                })
+                .map(|v| v.len()),
+            )
+        },
+    );
     let _ = overview;
     for (name, f) in [
         ("  top prompts", "top"),
@@ -160,27 +227,56 @@ fn main() {
         ("  timeseries (daily)", "ts"),
     ] {
         time(name, None, || {
-            let l = Filter { limit: Some(10), ..Filter::default() };
+            let l = Filter {
+                limit: Some(10),
+                ..Filter::default()
+            };
             match f {
                 "top" => ix.top_prompts(&l),
                 "tools" => ix.tools(&l),
                 "flagged" => ix.flagged(&l),
                 "users" => ix.users(&l),
-                _ => ix.timeseries(&Filter { bucket: Some(86_400), ..Filter::default() }),
+                _ => ix.timeseries(&Filter {
+                    bucket: Some(86_400),
+                    ..Filter::default()
+                }),
             }
             .map(|v| v.len())
         });
     }
-    time("full text: q=\"refund invoice\" (first page)", Some(200.0), || {
-        ix.events(&Filter { q: Some("refund invoice".into()), ..Filter::default() }).map(|p| p.hits.len())
-    });
-    time("full text + filter: q=kubernetes user=u-7", Some(200.0), || {
-        ix.events(&Filter { q: Some("kubernetes".into()), user: Some("u-7".into()), ..Filter::default() })
+    time(
+        "full text: q=\"refund invoice\" (first page)",
+        Some(200.0),
+        || {
+            ix.events(&Filter {
+                q: Some("refund invoice".into()),
+                ..Filter::default()
+            })
             .map(|p| p.hits.len())
-    });
+        },
+    );
+    time(
+        "full text + filter: q=kubernetes user=u-7",
+        Some(200.0),
+        || {
+            ix.events(&Filter {
+                q: Some("kubernetes".into()),
+                user: Some("u-7".into()),
+                ..Filter::default()
+            })
+            .map(|p| p.hits.len())
+        },
+    );
     time("filter: kind=finding severity=critical", None, || {
-        ix.events(&Filter { kind: Some("finding".into()), severity: Some("critical".into()), ..all.clone() })
-            .map(|p| p.hits.len())
+        ix.events(&Filter {
+            kind: Some("finding".into()),
+            severity: Some("critical".into()),
+            ..all.clone()
+        })
+        .map(|p| p.hits.len())
     });
-    time("trace of a session", Some(50.0), || ix.trace(&format!("s-{}", n / 16)).map(|v| v.len()));
+    time("trace of a session", Some(50.0), || {
+        ix.trace(&format!("s-{}", n / 32))
+            .map(|v| assert_eq!(v.len(), 16))
+    });
 }

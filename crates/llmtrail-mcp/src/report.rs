@@ -162,16 +162,26 @@ impl Reporter {
         }
     }
 
-    /// Checks that `serve` answers and accepts the token.
+    /// Checks that `serve` answers and that the token may append events.
     ///
     /// # Errors
     /// [`ReportError`] when it does not.
     pub async fn check(&self) -> Result<(), ReportError> {
         let (status, reply) = self
-            .call(Method::GET, "/api/v1/approvals", None, APPEND_TIMEOUT)
+            .call(Method::GET, "/api/v1/token", None, APPEND_TIMEOUT)
             .await?;
         if status.is_success() {
-            Ok(())
+            let v: Value = serde_json::from_slice(&reply).unwrap_or(Value::Null);
+            match v["role"].as_str() {
+                Some("ingest" | "admin") => Ok(()),
+                other => Err(ReportError::Status {
+                    status: 403,
+                    body: format!(
+                        "the token's role ({}) cannot append events: use an ingest token",
+                        other.unwrap_or("unknown")
+                    ),
+                }),
+            }
         } else {
             Err(ReportError::Status {
                 status: status.as_u16(),

@@ -32,7 +32,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::auth::Tokens;
+use crate::auth::{Principal, Tokens};
 use crate::error::ApiError;
 use crate::links::{Indexed, Links};
 
@@ -59,6 +59,8 @@ pub struct AppState {
     pub approvals: Arc<crate::approvals::Approvals>,
     /// The query index.
     pub index: Arc<llmtrail_index::Index>,
+    /// Key of the analysts' pseudonyms (`crate::views`).
+    pub pseudonym_key: [u8; 32],
 }
 
 /// Builds the router.
@@ -70,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/events/{id}", get(get_event))
         .route("/api/v1/events/{id}/related", get(get_related))
+        .route("/api/v1/token", get(whoami))
         .route("/api/v1/traces/{key}", get(crate::query_api::trace))
         .route("/api/v1/stats/{what}", get(crate::query_api::stats))
         .route(
@@ -109,9 +112,18 @@ async fn require_token(State(state): State<AppState>, req: Request, next: Next) 
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
     match token.and_then(|t| state.tokens.authenticate(t)) {
-        Some(_) => next.run(req).await,
+        Some(p) => {
+            let mut req = req;
+            req.extensions_mut().insert(p);
+            next.run(req).await
+        }
         None => ApiError::unauthorized().into_response(),
     }
+}
+
+/// `GET /api/v1/token`: who the token is (name and role).
+async fn whoami(axum::Extension(p): axum::Extension<Principal>) -> Response {
+    axum::Json(json!({"name": p.name, "role": p.role})).into_response()
 }
 
 async fn health(State(state): State<AppState>) -> Response {
@@ -155,9 +167,13 @@ enum Shape {
 
 async fn post_events(
     State(state): State<AppState>,
+    axum::Extension(p): axum::Extension<Principal>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    if !p.writes() {
+        return Err(crate::views::forbidden(&p, "append events"));
+    }
     let bytes = read_body(body, state.max_body_bytes).await?;
     let (shape, events) = parse_batch(&headers, &bytes)?;
     if events.is_empty() {
@@ -277,82 +293,70 @@ fn parse_batch(headers: &HeaderMap, bytes: &[u8]) -> Result<(Shape, Vec<Event>),
 
 async fn get_event(
     State(state): State<AppState>,
+    axum::Extension(p): axum::Extension<Principal>,
+    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    let access = crate::views::access(&p, &headers)?;
     let id: Uuid = id
         .parse()
         .map_err(|_| ApiError::bad_request("invalid_id", "event id must be a UUID"))?;
     let ledger = Arc::clone(&state.ledger);
     let stored = tokio::task::spawn_blocking(move || ledger.get(&id))
         .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "read task failed",
-            )
-        })?
-        .map_err(|e| {
-            tracing::error!(error = %e, "event read failed");
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "read_failed",
-                "the stored event could not be read",
-            )
-        })?
+        .map_err(|_| internal("read task failed"))?
+        .map_err(|e| read_failed(&e))?
         .ok_or_else(|| ApiError::not_found("event"))?;
-    Ok(axum::Json(json!({
-        "index": stored.index,
-        "leaf_hash": hex::encode(stored.leaf_hash),
-        "content": stored.content,
-        "event": stored.event.to_value(),
-    }))
-    .into_response())
+    let mut out = crate::views::render_all(&state, &p, &access, "events.get", vec![stored]).await?;
+    Ok(axum::Json(out.pop().unwrap_or(Value::Null)).into_response())
+}
+
+fn internal(what: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        what.to_owned(),
+    )
+}
+
+fn read_failed(e: &llmtrail_ledger::LedgerError) -> ApiError {
+    tracing::error!(error = %e, "event read failed");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "read_failed",
+        "the stored event could not be read",
+    )
 }
 
 async fn get_related(
     State(state): State<AppState>,
+    axum::Extension(p): axum::Extension<Principal>,
+    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
+    let access = crate::views::access(&p, &headers)?;
     let id: Uuid = id
         .parse()
         .map_err(|_| ApiError::bad_request("invalid_id", "event id must be a UUID"))?;
     let ledger = Arc::clone(&state.ledger);
     let links = Arc::clone(&state.links);
-    let events = tokio::task::spawn_blocking(move || {
+    let stored = tokio::task::spawn_blocking(move || {
         if ledger.get(&id)?.is_none() {
             return Ok(None);
         }
         let mut out = Vec::new();
         for rel in links.related(id) {
             if let Some(stored) = ledger.get(&rel)? {
-                out.push(json!({
-                    "index": stored.index,
-                    "leaf_hash": hex::encode(stored.leaf_hash),
-                    "content": stored.content,
-                    "event": stored.event.to_value(),
-                }));
+                out.push(stored);
             }
         }
         Ok::<_, llmtrail_ledger::LedgerError>(Some(out))
     })
     .await
-    .map_err(|_| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "read task failed",
-        )
-    })?
-    .map_err(|e| {
-        tracing::error!(error = %e, "related read failed");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "read_failed",
-            "the stored events could not be read",
-        )
-    })?
+    .map_err(|_| internal("read task failed"))?
+    .map_err(|e| read_failed(&e))?
     .ok_or_else(|| ApiError::not_found("event"))?;
+    let events = crate::views::render_all(&state, &p, &access, "events.related", stored).await?;
     Ok(axum::Json(json!({"id": id, "events": events})).into_response())
 }
 

@@ -8,6 +8,9 @@
 //! | `GET /api/v1/approvals/{id}?wait_ms=N` | the proxy | the state, waiting up to `N` ms (at most 30 s) for a decision |
 //! | `POST /api/v1/approvals/{id}` | an operator | `{"decision": "approve" \| "deny", "reason"}` |
 //!
+//! Roles: `ingest` and `admin` register and poll; `analyst`, `forensic` and `admin` list and
+//! decide.
+//!
 //! Contract: a decision is appended to the ledger (an `audit` event `tool.approval` whose
 //! target is the held call's event, with who decided and why) before it takes effect; if it
 //! cannot be appended the answer is 503 and the call stays held. A decision is final (409 on
@@ -181,7 +184,13 @@ pub(crate) async fn register(
 }
 
 /// `GET /api/v1/approvals`
-pub(crate) async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    axum::Extension(p): axum::Extension<crate::auth::Principal>,
+) -> Result<Response, ApiError> {
+    if !p.approves() {
+        return Err(crate::views::forbidden(&p, "list held calls"));
+    }
     let mut holds = state.approvals.holds.lock().map_err(|_| {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -267,8 +276,10 @@ pub(crate) async fn decide(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .and_then(|t| state.tokens.authenticate(t.trim()))
-        .cloned()
         .ok_or_else(ApiError::unauthorized)?;
+    if !who.approves() {
+        return Err(crate::views::forbidden(&who, "decide held calls"));
+    }
     let (tool, rule) = {
         let holds = state.approvals.holds.lock().map_err(|_| {
             ApiError::new(

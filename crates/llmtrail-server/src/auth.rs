@@ -1,13 +1,23 @@
-//! API tokens: bearer tokens checked against a store of their SHA-256 hashes.
+//! API tokens: bearer tokens checked against a store of their SHA-256 hashes, each with a
+//! role.
 //!
 //! The store is `<data-dir>/tokens.json`, a list of `{name, role, hash, created}`; plaintext
 //! tokens are never stored except the first admin token, written once to `<data-dir>/admin.token`
 //! (mode 0600) so that the operator can pick it up. A token is `llmt_` followed by 43 base64url
 //! characters (32 random bytes).
+//!
+//! Roles ([`ROLES`]): `viewer` (counts and charts, no content), `analyst` (content with PII and
+//! secrets masked), `forensic` (raw content, with a stated reason, audited), `admin` (all of
+//! that and tokens, keys, rules), `ingest` (writes only: events, OTLP, MCP proxies and their
+//! holds). `llmtrail tokens create|list|revoke` edit the store (also while `serve` runs: the
+//! store is re-read when its file changes, checked on every authentication, so a revocation
+//! takes effect at once).
 
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -17,6 +27,9 @@ pub const TOKENS_FILE: &str = "tokens.json";
 /// File name of the first admin token.
 pub const ADMIN_TOKEN_FILE: &str = "admin.token";
 const TOKEN_PREFIX: &str = "llmt_";
+
+/// The roles a token may have.
+pub const ROLES: &[&str] = &["viewer", "analyst", "forensic", "admin", "ingest"];
 
 /// Errors of the token store.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +53,9 @@ pub enum AuthError {
     /// The random source failed.
     #[error("system random source failed")]
     Random,
+    /// A request to change the store is not valid.
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// One stored token (hash only).
@@ -65,10 +81,62 @@ pub struct Principal {
     pub role: String,
 }
 
-/// The in-memory view of the token store.
+impl Principal {
+    /// Tells whether the role may read events at all (metadata).
+    #[must_use]
+    pub fn reads(&self) -> bool {
+        matches!(
+            self.role.as_str(),
+            "viewer" | "analyst" | "forensic" | "admin"
+        )
+    }
+
+    /// Tells whether the role may append events (ingest, OTLP, MCP proxies).
+    #[must_use]
+    pub fn writes(&self) -> bool {
+        matches!(self.role.as_str(), "ingest" | "admin")
+    }
+
+    /// Tells whether the role may decide held tool calls.
+    #[must_use]
+    pub fn approves(&self) -> bool {
+        matches!(self.role.as_str(), "analyst" | "forensic" | "admin")
+    }
+}
+
+#[derive(Debug, Default)]
+struct Loaded {
+    by_hash: HashMap<[u8; 32], Principal>,
+    stamp: Option<(SystemTime, u64)>,
+}
+
+/// The in-memory view of the token store, re-read when the file changes.
 #[derive(Debug, Default)]
 pub struct Tokens {
-    by_hash: HashMap<[u8; 32], Principal>,
+    path: PathBuf,
+    loaded: RwLock<Loaded>,
+}
+
+fn stamp(path: &Path) -> Option<(SystemTime, u64)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len()))
+}
+
+fn index(records: Vec<TokenRecord>) -> HashMap<[u8; 32], Principal> {
+    let mut by_hash = HashMap::new();
+    for r in records {
+        let mut h = [0u8; 32];
+        if hex::decode_to_slice(&r.hash, &mut h).is_ok() {
+            by_hash.insert(
+                h,
+                Principal {
+                    name: r.name,
+                    role: r.role,
+                },
+            );
+        }
+    }
+    by_hash
 }
 
 impl Tokens {
@@ -94,29 +162,98 @@ impl Tokens {
             write_records(&path, &records)?;
             created = Some(admin_path);
         }
-        let mut by_hash = HashMap::new();
-        for r in records {
-            let mut h = [0u8; 32];
-            if hex::decode_to_slice(&r.hash, &mut h).is_ok() {
-                by_hash.insert(
-                    h,
-                    Principal {
-                        name: r.name,
-                        role: r.role,
-                    },
-                );
-            }
-        }
-        Ok((Self { by_hash }, created))
+        let loaded = Loaded {
+            stamp: stamp(&path),
+            by_hash: index(records),
+        };
+        Ok((
+            Self {
+                path,
+                loaded: RwLock::new(loaded),
+            },
+            created,
+        ))
     }
 
-    /// Returns the principal of a presented token, if valid.
-    pub fn authenticate(&self, token: &str) -> Option<&Principal> {
+    /// Returns the principal of a presented token, if valid. The store is re-read first when
+    /// its file changed (a revoked token is refused at once); a store that cannot be read
+    /// refuses every token until it can.
+    pub fn authenticate(&self, token: &str) -> Option<Principal> {
         if !token.starts_with(TOKEN_PREFIX) {
             return None;
         }
-        self.by_hash.get(&hash(token))
+        let now = stamp(&self.path);
+        let fresh = self.loaded.read().ok().is_some_and(|l| l.stamp == now);
+        if !fresh {
+            let by_hash = read_records(&self.path).map(index).unwrap_or_default();
+            if let Ok(mut l) = self.loaded.write() {
+                *l = Loaded {
+                    by_hash,
+                    stamp: now,
+                };
+            }
+        }
+        self.loaded.read().ok()?.by_hash.get(&hash(token)).cloned()
     }
+}
+
+/// Creates a token with `name` and `role`; returns the token (shown once, stored hashed).
+///
+/// # Errors
+/// [`AuthError::Refused`] for an unknown role or a name in use; I/O errors.
+pub fn create(data_dir: &Path, name: &str, role: &str) -> Result<String, AuthError> {
+    if !ROLES.contains(&role) {
+        return Err(AuthError::Refused(format!(
+            "unknown role `{role}`: one of {}",
+            ROLES.join(", ")
+        )));
+    }
+    if name.is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
+        return Err(AuthError::Refused(
+            "a token name is 1 to 128 printable characters".into(),
+        ));
+    }
+    let path = data_dir.join(TOKENS_FILE);
+    let mut records = read_records(&path)?;
+    if records.iter().any(|r| r.name == name) {
+        return Err(AuthError::Refused(format!("a token named `{name}` exists")));
+    }
+    let token = new_token()?;
+    records.push(TokenRecord {
+        name: name.into(),
+        role: role.into(),
+        hash: hex::encode(hash(&token)),
+        created: jiff::Timestamp::now().to_string(),
+    });
+    write_records(&path, &records)?;
+    Ok(token)
+}
+
+/// Lists the tokens (names, roles, creation times; never the hashes).
+///
+/// # Errors
+/// I/O errors or a damaged store.
+pub fn list(data_dir: &Path) -> Result<Vec<TokenRecord>, AuthError> {
+    read_records(&data_dir.join(TOKENS_FILE))
+}
+
+/// Revokes the token named `name`.
+///
+/// # Errors
+/// [`AuthError::Refused`] when there is no such token or it is the last admin token.
+pub fn revoke(data_dir: &Path, name: &str) -> Result<(), AuthError> {
+    let path = data_dir.join(TOKENS_FILE);
+    let mut records = read_records(&path)?;
+    let Some(pos) = records.iter().position(|r| r.name == name) else {
+        return Err(AuthError::Refused(format!("no token named `{name}`")));
+    };
+    if records[pos].role == "admin" && records.iter().filter(|r| r.role == "admin").count() == 1 {
+        return Err(AuthError::Refused(
+            "the last admin token cannot be revoked".into(),
+        ));
+    }
+    records.remove(pos);
+    write_records(&path, &records)
 }
 
 fn hash(token: &str) -> [u8; 32] {
@@ -195,6 +332,17 @@ mod tests {
         let token = std::fs::read_to_string(&path).unwrap();
         let token = token.trim();
         assert_eq!(tokens.authenticate(token).unwrap().role, "admin");
+        // Created and revoked while loaded: seen at once.
+        let t = create(dir.path(), "soc", "analyst").unwrap();
+        assert_eq!(tokens.authenticate(&t).unwrap().role, "analyst");
+        assert!(
+            create(dir.path(), "soc", "viewer").is_err(),
+            "names are unique"
+        );
+        assert!(create(dir.path(), "x", "superuser").is_err());
+        revoke(dir.path(), "soc").unwrap();
+        assert!(tokens.authenticate(&t).is_none());
+        assert!(revoke(dir.path(), "admin").is_err(), "the last admin stays");
         assert!(tokens.authenticate("llmt_wrong").is_none());
         let store = std::fs::read_to_string(dir.path().join(TOKENS_FILE)).unwrap();
         assert!(!store.contains(token), "plaintext token in the store");

@@ -9,6 +9,9 @@
 //!   first reads the missing records from the ledger. Rows are keyed by ledger index, so a
 //!   record seen twice is kept once.
 //! - The index file is `<data-dir>/index/events.sqlite`; `llmtrail reindex` rebuilds it.
+//! - The index yields space to the ledger: while the file system holding it has less than
+//!   [`MIN_FREE_BYTES`] free, nothing is written (the ledger is the record; the index catches
+//!   up once there is room again).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -74,6 +77,16 @@ pub fn catch_up(index: &Index, ledger: &Ledger, from: u64, to: u64) -> Result<u6
     Ok(n)
 }
 
+/// Free space below which the index stops writing.
+pub const MIN_FREE_BYTES: u64 = 64 * 1024 * 1024;
+
+fn room(dir: &Path) -> bool {
+    match rustix::fs::statvfs(dir) {
+        Ok(st) => st.f_bavail.saturating_mul(st.f_frsize) >= MIN_FREE_BYTES,
+        Err(_) => true,
+    }
+}
+
 /// The running feed.
 #[derive(Debug)]
 pub struct IndexFeed {
@@ -82,7 +95,8 @@ pub struct IndexFeed {
 }
 
 impl IndexFeed {
-    /// Starts the writer thread; it first catches up with the ledger.
+    /// Starts the writer thread; it first catches up with the ledger. `dir` is where the
+    /// index lives (its free space is watched).
     ///
     /// # Errors
     /// The OS error when the thread cannot start.
@@ -90,6 +104,7 @@ impl IndexFeed {
         index: Arc<Index>,
         ledger: Arc<Ledger>,
         queue: usize,
+        dir: PathBuf,
     ) -> std::io::Result<Arc<IndexFeed>> {
         let (tx, rx) = mpsc::sync_channel::<Vec<(u64, Event)>>(queue.max(1));
         std::thread::Builder::new()
@@ -110,7 +125,21 @@ impl IndexFeed {
                     }
                     Err(e) => tracing::error!(error = %e, "index unreadable"),
                 }
+                let mut paused = false;
                 while let Ok(first) = rx.recv() {
+                    if !room(&dir) {
+                        if !paused {
+                            tracing::warn!(
+                                min_free = MIN_FREE_BYTES,
+                                "index paused: low disk space"
+                            );
+                            paused = true;
+                        }
+                        // Dropped here, read back from the ledger when there is room.
+                        while rx.try_recv().is_ok() {}
+                        continue;
+                    }
+                    paused = false;
                     let mut batch = first;
                     while batch.len() < 4096 {
                         match rx.try_recv() {

@@ -13,5 +13,6 @@ pub mod links;
 pub mod otlp;
 pub mod query_api;
 pub mod serve;
+pub mod views;
 
 pub use config::Config;

@@ -241,7 +241,7 @@ fn authorized(state: &OtlpState, headers: &HeaderMap) -> bool {
         })
         .map(str::trim)
         .and_then(|t| state.tokens.authenticate(t))
-        .is_some()
+        .is_some_and(|p| p.writes())
 }
 
 async fn export(state: &OtlpState, signal: Signal, req: Request) -> Response {

@@ -133,12 +133,16 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
                 source: std::io::Error::other(e),
             })?,
         );
-    let index_feed =
-        crate::index_feed::IndexFeed::start(Arc::clone(&index), Arc::clone(&ledger), 4096)
-            .map_err(|source| ServeError::Io {
-                what: "index thread".into(),
-                source,
-            })?;
+    let index_feed = crate::index_feed::IndexFeed::start(
+        Arc::clone(&index),
+        Arc::clone(&ledger),
+        4096,
+        config.data_dir.clone(),
+    )
+    .map_err(|source| ServeError::Io {
+        what: "index thread".into(),
+        source,
+    })?;
     let wants_engine = config.detect.enabled || !config.gateway.policy.is_empty();
     let engine = if wants_engine {
         let cfg = config.detect.clone();
@@ -214,6 +218,12 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
         max_body_bytes: config.max_body_bytes,
         approvals: Arc::default(),
         index,
+        pseudonym_key: crate::views::load_key(&config.data_dir).map_err(|source| {
+            ServeError::Io {
+                what: "pseudonym key".into(),
+                source,
+            }
+        })?,
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -7,6 +7,7 @@ mod keys_cmd;
 mod mcp_cmd;
 mod scan_cmd;
 mod search_cmd;
+mod tokens_cmd;
 mod verify_cmd;
 
 use std::net::SocketAddr;
@@ -96,6 +97,9 @@ enum Command {
     /// Manage the gateway's virtual keys (works while serve runs).
     #[command(subcommand)]
     Keys(keys_cmd::KeysCommand),
+    /// Manage API tokens and their roles (works while serve runs).
+    #[command(subcommand)]
+    Tokens(tokens_cmd::TokensCommand),
     /// Search events, traces and statistics through a running server's query API.
     Search(Box<search_cmd::SearchArgs>),
     /// Rebuild the query index from the ledger (with serve stopped).
@@ -287,6 +291,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Scan(args) => Ok(ExitCode::from(scan_cmd::scan(&args)?)),
         Command::Rules(cmd) => Ok(ExitCode::from(scan_cmd::rules(&cmd)?)),
+        Command::Tokens(cmd) => {
+            tokens_cmd::run(cmd)?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Search(args) => Ok(ExitCode::from(search_cmd::search(&args)?)),
         Command::Reindex { config, data_dir } => {
             let config = load_config(config.as_ref(), data_dir)?;

@@ -44,6 +44,20 @@ fn a_full_disk_refuses_appends_clearly_and_loses_nothing() {
     let data = mnt.join("data");
     let config = write_config(tmp.path(), "");
     let server = Server::start(&data, &config);
+    // Reads below use an analyst token: an admin's (raw) read is itself appended to the
+    // ledger, which a full disk refuses.
+    let (code, analyst, err) = run(&[
+        "tokens",
+        "create",
+        "--role",
+        "analyst",
+        "--name",
+        "a",
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let analyst = analyst.trim().to_owned();
 
     let mut acked: Vec<String> = Vec::new();
     let mut refusal = None;
@@ -72,7 +86,12 @@ fn a_full_disk_refuses_appends_clearly_and_loses_nothing() {
     assert!(!acked.is_empty());
     assert_eq!(server.size(), acked.len() as u64);
     for id in acked.iter().step_by(7) {
-        assert_eq!(server.get(&format!("/api/v1/events/{id}")).status, 200);
+        let r = common::agent()
+            .get(format!("{}/api/v1/events/{id}", server.url))
+            .header("authorization", format!("Bearer {analyst}"))
+            .call()
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
     }
 
     // Space comes back: appends resume without a restart.
