@@ -157,10 +157,12 @@ fn pseudonym(key: &[u8; 32], category: &str, kind: &str, value: &str) -> String 
     format!("[{category}:{kind}:{}]", hex::encode(&tag.as_ref()[..4]))
 }
 
+/// A span to mask: start, end, category name, finding type.
+type Cut = (usize, usize, String, String);
+
 fn mask(event: &mut Value, stored: &StoredEvent, findings: &[Event], key: &[u8; 32]) {
     // Cuts per target, applied from the end so earlier offsets stay valid.
-    let mut cuts: BTreeMap<String, (Location, Vec<(usize, usize, String, String)>)> =
-        BTreeMap::new();
+    let mut cuts: BTreeMap<String, (Location, Vec<Cut>)> = BTreeMap::new();
     let mut unlocated = false;
     for f in findings {
         let Body::Finding(f) = &f.body else { continue };
@@ -209,7 +211,7 @@ fn mask(event: &mut Value, stored: &StoredEvent, findings: &[Event], key: &[u8; 
             Value::String(s) => s.clone(),
             other => other.to_string(),
         };
-        spans.sort_by(|a, b| b.0.cmp(&a.0));
+        spans.sort_by_key(|c| std::cmp::Reverse(c.0));
         let mut floor = usize::MAX;
         for (s, e, cat, kind) in spans {
             let e = e.min(floor);
