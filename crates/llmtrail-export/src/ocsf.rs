@@ -123,7 +123,7 @@ pub fn value(record: &Record) -> Value {
 /// Renders the record as one line of OCSF JSON (no trailing newline).
 #[must_use]
 pub fn render(record: &Record) -> String {
-    value(record).to_string()
+    crate::json::to_line(&value(record))
 }
 
 fn api_activity(o: &mut Map<String, Value>, event: &Event, summary: &Summary) {
@@ -398,7 +398,8 @@ mod tests {
         fn any_user_stays_in_its_field(user in any::<String>()) {
             let rec = testdata::request(2, &user);
             let line = render(&rec);
-            prop_assert!(!line.contains('\n') && !line.contains('\r'));
+            let clean = !line.chars().any(|c| c.is_control() || c == '\u{2028}' || c == '\u{2029}');
+            prop_assert!(clean);
             let v: Value = serde_json::from_str(&line).map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert_eq!(v["actor"]["user"]["name"].as_str(), Some(user.as_str()));
             prop_assert_eq!(v["class_uid"].as_u64(), Some(6003));

@@ -32,6 +32,12 @@
 //! max_body_bytes = 10485760            # as sent and once decompressed
 //! max_concurrent_requests = 16         # more wait up to 1 s, then 429
 //!
+//! [[export.sinks]]                     # see llmtrail_export::config for every key
+//! type = "syslog"
+//! address = "127.0.0.1:5514"
+//! protocol = "tcp"
+//! format = "cef"
+//!
 //! [gateway]                            # see llmtrail_gateway::config for every key
 //! on_log_failure = "block"
 //! [gateway.upstreams.openai]
@@ -66,6 +72,9 @@ pub enum ConfigError {
     /// A `[gateway]` value is out of its allowed range (the message names the key).
     #[error("{0}")]
     Gateway(String),
+    /// An `[[export.sinks]]` value is invalid (the message names the sink and key).
+    #[error("{0}")]
+    Export(String),
     /// A value is out of its allowed range.
     #[error("config key `{key}`: {why}")]
     Invalid {
@@ -90,6 +99,8 @@ pub struct RawConfig {
     pub detect: crate::detect::RawDetect,
     /// The OTLP/HTTP receiver.
     pub otlp: crate::otlp::RawOtlp,
+    /// SIEM and webhook sinks (`[[export.sinks]]`).
+    pub export: llmtrail_export::ExportConfig,
 }
 
 /// `[server]`
@@ -172,6 +183,8 @@ pub struct Config {
     pub detect: crate::detect::RawDetect,
     /// The OTLP/HTTP receiver.
     pub otlp: crate::otlp::OtlpConfig,
+    /// SIEM and webhook sinks.
+    pub export: llmtrail_export::ExportConfig,
 }
 
 impl Config {
@@ -259,6 +272,15 @@ impl Config {
             .otlp
             .validate()
             .map_err(|(key, why)| ConfigError::Invalid { key, why })?;
+        if raw.export.queue == 0 || raw.export.queue > 1_000_000 {
+            return Err(ConfigError::Invalid {
+                key: "export.queue",
+                why: "must be between 1 and 1000000".into(),
+            });
+        }
+        raw.export
+            .validate()
+            .map_err(|e| ConfigError::Export(e.to_string()))?;
         let keys_dir = match raw.ledger.keys_dir {
             Some(dir) if !dir.as_os_str().is_empty() => dir,
             _ => raw.ledger.data_dir.join("keys"),
@@ -286,6 +308,7 @@ impl Config {
             gateway,
             detect: raw.detect,
             otlp,
+            export: raw.export,
         })
     }
 

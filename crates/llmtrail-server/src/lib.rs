@@ -6,6 +6,7 @@ pub mod auth;
 pub mod config;
 pub mod detect;
 pub mod error;
+pub mod export;
 pub mod links;
 pub mod otlp;
 pub mod serve;

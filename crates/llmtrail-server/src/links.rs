@@ -112,7 +112,7 @@ impl Links {
 }
 
 /// The ledger as a journal that also keeps [`Links`] current and hands every appended event
-/// to detection.
+/// to detection and export.
 #[derive(Debug, Clone)]
 pub struct Indexed {
     /// The ledger.
@@ -121,6 +121,8 @@ pub struct Indexed {
     pub links: Arc<Links>,
     /// The detection stage, when enabled.
     pub detection: Option<Arc<crate::detect::Detection>>,
+    /// The export sinks, when configured.
+    pub export: Option<Arc<llmtrail_export::Exporter>>,
 }
 
 impl Journal for Indexed {
@@ -130,6 +132,9 @@ impl Journal for Indexed {
             self.links.add(events);
             if let Some(d) = &self.detection {
                 d.submit(events);
+            }
+            if let Some(x) = &self.export {
+                crate::export::submit(x, events, &receipts);
             }
             Ok(receipts)
         })

@@ -1,7 +1,7 @@
 //! `serve`: open the data directory (creating keys and the first admin token on a first start),
 //! open the ledger, listen (API, gateway and OTLP receiver on one HTTP/1.1 listener, plus an
-//! OTLP-only listener when `otlp.listen` is set), and shut down cleanly on SIGINT or SIGTERM
-//! with a final checkpoint.
+//! OTLP-only listener when `otlp.listen` is set), start the `[export]` sinks, and shut down
+//! cleanly on SIGINT or SIGTERM with a final checkpoint.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -40,6 +40,9 @@ pub enum ServeError {
     /// Detection could not start (a rule file is invalid).
     #[error(transparent)]
     Detect(#[from] crate::detect::DetectError),
+    /// An export sink could not start (names the sink).
+    #[error(transparent)]
+    Export(#[from] llmtrail_export::ExportError),
     /// The gateway could not start (its virtual key store is unreadable).
     #[error(transparent)]
     Gateway(llmtrail_gateway::vkeys::VkeyError),
@@ -139,12 +142,20 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
     } else {
         None
     };
+    let export_alerts = crate::export::AlertJournal::default();
+    let export = crate::export::start(
+        &config.export,
+        &config.data_dir,
+        Arc::clone(&export_alerts),
+        tokio::runtime::Handle::current(),
+    )?;
     let detection = match &engine {
         Some(engine) if config.detect.enabled => {
             let findings_journal = Indexed {
                 ledger: Arc::clone(&ledger),
                 links: Arc::clone(&links),
                 detection: None,
+                export: export.clone(),
             };
             Some(Detection::start(
                 Arc::clone(engine),
@@ -159,7 +170,9 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
         ledger: Arc::clone(&ledger),
         links: Arc::clone(&links),
         detection,
+        export: export.clone(),
     };
+    let _ = export_alerts.set(Arc::new(journal.clone()));
     let (tokens, created) = Tokens::load_or_init(&config.data_dir)?;
     if let Some(path) = created {
         tracing::warn!(path = %path.display(), "created the first admin token");
@@ -240,6 +253,11 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
         task.close(gw.recorder()).await;
     }
     ledger.shutdown().await?;
+    if let Some(export) = export {
+        // Everything appended is now in the sinks' disk buffers; what is undelivered is sent
+        // after the next start.
+        let _ = tokio::task::spawn_blocking(move || export.close(Duration::from_secs(2))).await;
+    }
     Ok(())
 }
 
