@@ -363,6 +363,34 @@ mod tests {
     }
 
     #[test]
+    fn export_sinks_are_read_and_checked() {
+        let raw = Config::parse_raw(
+            "[[export.sinks]]\ntype = \"syslog\"\naddress = \"127.0.0.1:5514\"\nprotocol = \"tcp\"\nformat = \"cef\"\n",
+        )
+        .unwrap();
+        let c = Config::validate(raw).unwrap();
+        assert_eq!(c.export.sinks.len(), 1);
+        assert!(
+            Config::validate(RawConfig::default())
+                .unwrap()
+                .export
+                .sinks
+                .is_empty()
+        );
+        let raw = Config::parse_raw("[[export.sinks]]\ntype = \"syslog\"\naddress = \"nowhere\"\n")
+            .unwrap();
+        let err = Config::validate(raw).unwrap_err().to_string();
+        assert!(
+            err.contains("export.sinks[0]") && err.contains("address"),
+            "{err}"
+        );
+        let err =
+            Config::parse_raw("[[export.sinks]]\ntype = \"file\"\npath = \"x\"\nfromat = 1\n")
+                .unwrap_err();
+        assert!(err.contains("fromat"), "{err}");
+    }
+
+    #[test]
     fn otlp_is_on_the_main_listener_by_default_and_its_keys_are_checked() {
         let c = Config::load(None).unwrap();
         assert!(c.otlp.enabled && c.otlp.require_token);
