@@ -26,12 +26,14 @@ test: venv rsyslog
 
 venv: $(VENV)/.installed
 
-# The export tests send to a real rsyslogd (Debian's package). Installed when missing and
+# The export tests send to a real rsyslogd (Debian's rsyslog, rsyslog-openssl for TLS, openssl
+# to make test certificates). Installed when missing and
 # possible (root with apt-get); otherwise those tests print why and skip.
 rsyslog:
-	@if [ -x /usr/sbin/rsyslogd ]; then :; \
+	@if [ -x /usr/sbin/rsyslogd ] && command -v openssl >/dev/null 2>&1 \
+		&& ls /usr/lib/*/rsyslog/lmnsd_ossl.so >/dev/null 2>&1; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends rsyslog >/dev/null) \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends rsyslog rsyslog-openssl openssl >/dev/null) \
 		|| echo "rsyslog could not be installed; the export tests will skip"; \
 	else echo "rsyslogd missing and not installable here (needs root and apt-get); the export tests will skip"; fi
 

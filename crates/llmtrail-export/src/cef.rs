@@ -147,7 +147,7 @@ pub fn render(record: &Record) -> String {
 }
 
 #[cfg(test)]
-#[expect(clippy::unwrap_used, reason = "tests fail loudly by design")]
+#[allow(clippy::unwrap_used, reason = "tests fail loudly by design")]
 pub(crate) mod tests {
     use std::collections::BTreeMap;
 

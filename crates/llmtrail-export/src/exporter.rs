@@ -442,7 +442,7 @@ fn deliver(sink: &Sink, mut transport: Box<dyn Transport>, common: &Common, stop
                 attempts += 1;
                 sink.failures.fetch_add(1, Ordering::Relaxed);
                 // First failure and then every tenth, so an outage does not flood the log.
-                if attempts == 1 || attempts % 10 == 0 {
+                if attempts == 1 || attempts.is_multiple_of(10) {
                     tracing::warn!(
                         sink = %sink.name,
                         error = %e,
@@ -463,7 +463,7 @@ fn deliver(sink: &Sink, mut transport: Box<dyn Transport>, common: &Common, stop
 }
 
 #[cfg(test)]
-#[expect(clippy::unwrap_used, reason = "tests fail loudly by design")]
+#[allow(clippy::unwrap_used, reason = "tests fail loudly by design")]
 mod tests {
     use std::io::{BufRead as _, BufReader};
     use std::net::TcpListener;

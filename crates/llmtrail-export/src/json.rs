@@ -58,7 +58,7 @@ fn needs_escape(c: char) -> bool {
 }
 
 #[cfg(test)]
-#[expect(clippy::unwrap_used, reason = "tests fail loudly by design")]
+#[allow(clippy::unwrap_used, reason = "tests fail loudly by design")]
 mod tests {
     use proptest::prelude::*;
 

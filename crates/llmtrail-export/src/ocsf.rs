@@ -319,7 +319,7 @@ fn detection_finding(o: &mut Map<String, Value>, event: &Event, summary: &Summar
 }
 
 #[cfg(test)]
-#[expect(clippy::unwrap_used, reason = "tests fail loudly by design")]
+#[allow(clippy::unwrap_used, reason = "tests fail loudly by design")]
 mod tests {
     use proptest::prelude::*;
 

@@ -159,7 +159,7 @@ impl Summary {
 }
 
 #[cfg(test)]
-#[expect(clippy::unwrap_used, reason = "tests fail loudly by design")]
+#[allow(clippy::unwrap_used, reason = "tests fail loudly by design")]
 mod tests {
     use llmtrail_core::LlmRequest;
 

@@ -169,7 +169,7 @@ pub fn push_octet_counted(out: &mut Vec<u8>, message: &[u8]) {
 }
 
 #[cfg(test)]
-#[expect(clippy::unwrap_used, reason = "tests fail loudly by design")]
+#[allow(clippy::unwrap_used, reason = "tests fail loudly by design")]
 pub(crate) mod tests {
     use std::collections::BTreeMap;
 

@@ -454,7 +454,7 @@ impl Transport for WebhookTransport {
 }
 
 #[cfg(test)]
-#[expect(clippy::unwrap_used, reason = "tests fail loudly by design")]
+#[allow(clippy::unwrap_used, reason = "tests fail loudly by design")]
 mod tests {
     use std::io::Read as _;
     use std::net::TcpListener;
