@@ -12,8 +12,13 @@
 //!   | 8 | ledger index of the record, little-endian u64 |
 //!   | n | payload |
 //!
-//! - `ack`: the first position not yet delivered, as the text `<segment> <offset>\n`,
-//!   replaced atomically (write to `ack.tmp`, fsync, rename) after each delivered batch.
+//! - `ack`: the first position not yet delivered and the highest ledger index ever written to
+//!   the buffer, as the text `<segment> <offset> <index or ->\n`, replaced atomically (write to
+//!   `ack.tmp`, fsync, rename) after each delivered batch.
+//!
+//! The highest index written ([`DiskBuffer::high_water`]) survives the segments that held it,
+//! so that after a crash the exporter can find in the ledger the events appended but never
+//! buffered (see `Exporter::catch_up_from`).
 //!
 //! Contract:
 //! - Delivery is at least once: a batch is acknowledged only after the sink accepted it, so
@@ -96,6 +101,7 @@ pub enum BufferError {
 struct Segment {
     bytes: u64,
     records: u64,
+    max_index: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -105,6 +111,8 @@ struct State {
     ack: Pos,
     /// Records of the acknowledged segment that lie before `ack.offset`.
     acked_in_first: u64,
+    /// Highest ledger index ever written.
+    high_water: Option<u64>,
     dropped: u64,
     closed: bool,
 }
@@ -182,6 +190,7 @@ fn scan(path: &Path) -> io::Result<Segment> {
         }
         seg.bytes += HEADER + u64::from(len);
         seg.records += 1;
+        seg.max_index = seg.max_index.max(Some(index));
     }
     Ok(seg)
 }
@@ -208,11 +217,16 @@ impl DiskBuffer {
         }
         ids.sort_unstable();
         let ack_path = dir.join("ack");
+        let mut high_water = None;
         let ack = match fs::read_to_string(&ack_path) {
             Ok(text) => {
-                let mut parts = text.split_whitespace().map(str::parse::<u64>);
-                match (parts.next(), parts.next()) {
-                    (Some(Ok(segment)), Some(Ok(offset))) => Pos { segment, offset },
+                let mut parts = text.split_whitespace();
+                let mut num = || parts.next().map(str::parse::<u64>);
+                match (num(), num(), num()) {
+                    (Some(Ok(segment)), Some(Ok(offset)), hw) => {
+                        high_water = hw.and_then(Result::ok);
+                        Pos { segment, offset }
+                    }
                     _ => {
                         return Err(BufferError::Io {
                             path: ack_path,
@@ -245,6 +259,7 @@ impl DiskBuffer {
                 f.set_len(seg.bytes).map_err(io_err(&path))?;
                 f.sync_all().map_err(io_err(&path))?;
             }
+            high_water = high_water.max(seg.max_index);
             segments.insert(id, seg);
         }
         let mut acked_in_first = 0;
@@ -260,6 +275,7 @@ impl DiskBuffer {
                 writer: None,
                 ack,
                 acked_in_first,
+                high_water,
                 dropped: 0,
                 closed: false,
             }),
@@ -309,6 +325,7 @@ impl DiskBuffer {
             out.extend_from_slice(&index.to_le_bytes());
             out.extend_from_slice(payload);
             out_records += 1;
+            st.high_water = st.high_water.max(Some(*index));
             let seg_used = st
                 .writer
                 .as_ref()
@@ -395,19 +412,27 @@ impl DiskBuffer {
             offset: 0,
         };
         st.acked_in_first = 0;
-        self.write_ack(st.ack)?;
+        self.write_ack(st.ack, st.high_water)?;
         Ok(Some(lost))
     }
 
-    fn write_ack(&self, pos: Pos) -> Result<(), BufferError> {
+    fn write_ack(&self, pos: Pos, high_water: Option<u64>) -> Result<(), BufferError> {
         let tmp = self.dir.join("ack.tmp");
         let path = self.dir.join("ack");
+        let hw = high_water.map_or_else(|| "-".to_owned(), |i| i.to_string());
         let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
-        f.write_all(format!("{} {}\n", pos.segment, pos.offset).as_bytes())
+        f.write_all(format!("{} {} {hw}\n", pos.segment, pos.offset).as_bytes())
             .and_then(|()| f.sync_all())
             .map_err(io_err(&tmp))?;
         fs::rename(&tmp, &path).map_err(io_err(&path))?;
         Ok(())
+    }
+
+    /// The highest ledger index ever written to this buffer (`None` for a buffer that never
+    /// held a record).
+    #[must_use]
+    pub fn high_water(&self) -> Option<u64> {
+        self.lock().high_water
     }
 
     /// The first undelivered position.
@@ -508,7 +533,7 @@ impl DiskBuffer {
             st.acked_in_first = records;
         }
         st.ack = end;
-        self.write_ack(end)?;
+        self.write_ack(end, st.high_water)?;
         let done: Vec<u64> = st
             .segments
             .range(..end.segment)
@@ -638,6 +663,25 @@ mod tests {
         assert_eq!(b.pending_records(), 0);
         b.push(&recs(8..10)).unwrap();
         assert_eq!(drain(&b), vec![8, 9]);
+    }
+
+    #[test]
+    fn the_high_water_mark_outlives_the_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = opts(1 << 20, 64, WhenFull::DropNewest);
+        {
+            let b = DiskBuffer::open(dir.path(), o).unwrap();
+            assert_eq!(b.high_water(), None);
+            b.push(&recs(3..9)).unwrap();
+            assert_eq!(b.high_water(), Some(8));
+        }
+        let b = DiskBuffer::open(dir.path(), o).unwrap();
+        assert_eq!(b.high_water(), Some(8), "from the segments");
+        drain(&b);
+        drop(b);
+        let b = DiskBuffer::open(dir.path(), o).unwrap();
+        assert_eq!(b.pending_records(), 0);
+        assert_eq!(b.high_water(), Some(8), "from the ack file");
     }
 
     #[test]

@@ -22,6 +22,14 @@
 //!   into an `alert` event.
 //! - [`Exporter::close`] writes everything submitted so far to the buffers, then stops the
 //!   delivery threads (undelivered records stay on disk for the next start).
+//! - After a crash, events appended to the ledger but not yet written to a buffer are found
+//!   again: each buffer remembers the highest ledger index it was given
+//!   ([`DiskBuffer::high_water`]), [`Exporter::catch_up_from`] says where to start reading the
+//!   ledger, and [`Exporter::catch_up`] writes to each buffer only the records above its own
+//!   mark. A sink that never held a record starts with the events appended after it was
+//!   configured, not with the ledger's history. Appends complete slightly out of index order
+//!   under concurrency, so a crash can still lose an event whose index is below one that was
+//!   buffered before it.
 //! - llmtrail's own logs name sinks, counts and errors, never record contents.
 
 use std::path::Path;
@@ -107,10 +115,21 @@ pub struct SinkStats {
     pub failures: u64,
 }
 
+/// What the writer thread receives.
+enum Msg {
+    /// Records just appended.
+    Live(Vec<Record>),
+    /// Records read back from the ledger at startup; each sink keeps those above its mark.
+    CatchUp(Vec<Record>),
+}
+
 #[derive(Debug)]
 struct Sink {
     name: String,
     buffer: Arc<DiskBuffer>,
+    /// Catch-up records at or below this index are already in (or through) the buffer;
+    /// `u64::MAX` for a sink that never held a record.
+    caught_up_to: u64,
     renderer: Renderer,
     delivered: AtomicU64,
     failures: AtomicU64,
@@ -120,7 +139,7 @@ struct Sink {
 
 /// The running exporter.
 pub struct Exporter {
-    tx: Mutex<Option<mpsc::SyncSender<Vec<Record>>>>,
+    tx: Mutex<Option<mpsc::SyncSender<Msg>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     deliverers: Mutex<Vec<JoinHandle<()>>>,
     sinks: Vec<Arc<Sink>>,
@@ -201,8 +220,10 @@ impl Exporter {
             if pending > 0 {
                 tracing::info!(sink = %common.name, pending, "export: resuming delivery of buffered records");
             }
+            let caught_up_to = buffer.high_water().unwrap_or(u64::MAX);
             let sink = Arc::new(Sink {
                 name: common.name.clone(),
+                caught_up_to,
                 buffer,
                 renderer,
                 delivered: AtomicU64::new(0),
@@ -224,7 +245,7 @@ impl Exporter {
         let (tx, writer) = if sinks.is_empty() {
             (None, None)
         } else {
-            let (tx, rx) = mpsc::sync_channel::<Vec<Record>>(cfg.queue.max(1));
+            let (tx, rx) = mpsc::sync_channel::<Msg>(cfg.queue.max(1));
             let writer_sinks = sinks.clone();
             let handle = std::thread::Builder::new()
                 .name("llmtrail-export-writer".into())
@@ -256,7 +277,7 @@ impl Exporter {
         let n = records.len() as u64;
         let sent = match self.tx.lock() {
             Ok(tx) => match tx.as_ref() {
-                Some(tx) => tx.try_send(records).is_ok(),
+                Some(tx) => tx.try_send(Msg::Live(records)).is_ok(),
                 None => false,
             },
             Err(_) => false,
@@ -269,6 +290,30 @@ impl Exporter {
                     "export queue full or closed; records not exported"
                 );
             }
+        }
+    }
+
+    /// The first ledger index that some sink may be missing after a crash: one past the
+    /// lowest mark among sinks that held records. `None` when no sink can be missing any.
+    #[must_use]
+    pub fn catch_up_from(&self) -> Option<u64> {
+        self.sinks
+            .iter()
+            .map(|s| s.caught_up_to)
+            .filter(|&m| m != u64::MAX)
+            .min()
+            .map(|m| m + 1)
+    }
+
+    /// Hands records read back from the ledger to the buffers; each sink keeps only those
+    /// above its mark. Waits for room in the queue (startup only, before any append).
+    pub fn catch_up(&self, records: Vec<Record>) {
+        if records.is_empty() {
+            return;
+        }
+        let tx = self.tx.lock().ok().and_then(|tx| tx.clone());
+        if let Some(tx) = tx {
+            let _ = tx.send(Msg::CatchUp(records));
         }
     }
 
@@ -329,34 +374,55 @@ impl Exporter {
 
 /// The writer thread: renders each batch for every sink and appends it to the sink's buffer.
 fn write_buffers(
-    rx: &mpsc::Receiver<Vec<Record>>,
+    rx: &mpsc::Receiver<Msg>,
     sinks: &[Arc<Sink>],
     on_overflow: Option<&OverflowHook>,
 ) {
-    while let Ok(mut batch) = rx.recv() {
-        while batch.len() < 4096 {
+    while let Ok(msg) = rx.recv() {
+        let (mut batch, catch_up) = match msg {
+            Msg::Live(b) => (b, false),
+            Msg::CatchUp(b) => (b, true),
+        };
+        while !catch_up && batch.len() < 4096 {
             match rx.try_recv() {
-                Ok(more) => batch.extend(more),
+                Ok(Msg::Live(more)) => batch.extend(more),
+                Ok(Msg::CatchUp(more)) => {
+                    // Not at runtime (catch-up runs before the first append); keep it simple.
+                    write_all(&more, true, sinks, on_overflow);
+                }
                 Err(_) => break,
             }
         }
-        for sink in sinks {
-            let frames: Vec<(u64, Vec<u8>)> = batch
-                .iter()
-                .map(|r| (r.index, sink.renderer.render(r)))
-                .collect();
-            let dropped = match sink.buffer.push(&frames) {
-                Ok(n) => n,
-                Err(e) => {
-                    tracing::error!(sink = %sink.name, error = %e, records = frames.len(), "export buffer write failed; records not exported");
-                    sink.write_failed
-                        .fetch_add(frames.len() as u64, Ordering::Relaxed);
-                    frames.len() as u64
-                }
-            };
-            if dropped > 0 {
-                overflow(sink, dropped, on_overflow);
+        write_all(&batch, catch_up, sinks, on_overflow);
+    }
+}
+
+fn write_all(
+    batch: &[Record],
+    catch_up: bool,
+    sinks: &[Arc<Sink>],
+    on_overflow: Option<&OverflowHook>,
+) {
+    for sink in sinks {
+        let frames: Vec<(u64, Vec<u8>)> = batch
+            .iter()
+            .filter(|r| !catch_up || (sink.caught_up_to != u64::MAX && r.index > sink.caught_up_to))
+            .map(|r| (r.index, sink.renderer.render(r)))
+            .collect();
+        if frames.is_empty() {
+            continue;
+        }
+        let dropped = match sink.buffer.push(&frames) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!(sink = %sink.name, error = %e, records = frames.len(), "export buffer write failed; records not exported");
+                sink.write_failed
+                    .fetch_add(frames.len() as u64, Ordering::Relaxed);
+                frames.len() as u64
             }
+        };
+        if dropped > 0 {
+            overflow(sink, dropped, on_overflow);
         }
     }
 }
@@ -572,6 +638,51 @@ mod tests {
         wait_for(|| ex.stats()[0].delivered == 5);
         ex.close(Duration::from_secs(1));
         drop(conn);
+    }
+
+    #[test]
+    fn catch_up_fills_each_sink_from_its_own_mark() {
+        let dir = tempfile::tempdir().unwrap();
+        let out_a = dir.path().join("a.jsonl");
+        let out_b = dir.path().join("b.jsonl");
+        let text = format!(
+            "[[export.sinks]]\ntype = \"file\"\nname = \"a\"\npath = \"{}\"\n",
+            out_a.display()
+        );
+        let cfg = config(&text);
+        let ex = Exporter::start(&cfg, dir.path(), None).unwrap();
+        assert_eq!(
+            ex.catch_up_from(),
+            None,
+            "a new sink has nothing to catch up"
+        );
+        ex.submit((0..4).map(|i| testdata::request(i, "u")).collect());
+        wait_for(|| ex.stats()[0].delivered == 4);
+        ex.close(Duration::from_secs(1));
+        drop(ex);
+        // Sink b is new; sink a has seen up to index 3.
+        let cfg = config(&format!(
+            "{text}[[export.sinks]]\ntype = \"file\"\nname = \"b\"\npath = \"{}\"\n",
+            out_b.display()
+        ));
+        let ex = Exporter::start(&cfg, dir.path(), None).unwrap();
+        assert_eq!(ex.catch_up_from(), Some(4));
+        ex.catch_up((2..7).map(|i| testdata::request(i, "u")).collect());
+        wait_for(|| ex.stats()[0].delivered == 3);
+        ex.close(Duration::from_secs(1));
+        let indexes = |p: &Path| -> Vec<u64> {
+            std::fs::read_to_string(p)
+                .unwrap_or_default()
+                .lines()
+                .map(|l| {
+                    serde_json::from_str::<serde_json::Value>(l).unwrap()["index"]
+                        .as_u64()
+                        .unwrap()
+                })
+                .collect()
+        };
+        assert_eq!(indexes(&out_a), vec![0, 1, 2, 3, 4, 5, 6]);
+        assert!(indexes(&out_b).is_empty());
     }
 
     #[test]

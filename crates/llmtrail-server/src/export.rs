@@ -9,14 +9,16 @@
 //!   own threads with a disk buffer per sink under `<data_dir>/export/<sink>/`.
 //! - When a sink's buffer is full and records are dropped, an `alert` event
 //!   (`llmtrail.export.buffer_full`) is appended, at most once a minute per sink.
+//! - At startup, before the first append, [`catch_up`] reads back from the ledger the events
+//!   that a crash kept from reaching the buffers (those above each sink's high-water mark).
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
 use llmtrail_core::{Alert, AlertState, Event, Severity};
 use llmtrail_export::{ExportConfig, ExportError, Exporter, Record};
-use llmtrail_ledger::Journal;
 use llmtrail_ledger::Receipt;
+use llmtrail_ledger::{Journal, Ledger, LedgerError};
 use uuid::Uuid;
 
 /// Rule id of the alert raised when a sink's buffer overflows.
@@ -81,4 +83,45 @@ pub fn submit(exporter: &Exporter, events: &[Event], receipts: &[Receipt]) {
         })
         .collect();
     exporter.submit(records);
+}
+
+/// Hands the exporter the ledger's events above the lowest sink mark (see
+/// `Exporter::catch_up_from`); returns how many were read back. Blocking.
+///
+/// # Errors
+/// [`LedgerError`] when the ledger cannot be read.
+pub fn catch_up(exporter: &Exporter, ledger: &Ledger) -> Result<u64, LedgerError> {
+    let Some(from) = exporter.catch_up_from() else {
+        return Ok(0);
+    };
+    if from >= ledger.size() {
+        return Ok(0);
+    }
+    let mut ids = Vec::new();
+    ledger.scan_metadata(&mut |index, event| {
+        if index >= from {
+            ids.push(event.id);
+        }
+    })?;
+    let mut n = 0;
+    for chunk in ids.chunks(1024) {
+        let mut records = Vec::with_capacity(chunk.len());
+        for id in chunk {
+            if let Some(stored) = ledger.get(id)? {
+                records.push(Record {
+                    index: stored.index,
+                    leaf_hash: stored.leaf_hash,
+                    event: stored.event,
+                });
+            }
+        }
+        n += records.len() as u64;
+        exporter.catch_up(records);
+    }
+    tracing::info!(
+        from,
+        records = n,
+        "export: events appended before a crash handed to the sinks"
+    );
+    Ok(n)
 }

@@ -149,6 +149,15 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
         Arc::clone(&export_alerts),
         tokio::runtime::Handle::current(),
     )?;
+    if let Some(x) = &export {
+        let (x, l) = (Arc::clone(x), Arc::clone(&ledger));
+        tokio::task::spawn_blocking(move || crate::export::catch_up(&x, &l))
+            .await
+            .map_err(|e| ServeError::Io {
+                what: "startup".into(),
+                source: std::io::Error::other(e),
+            })??;
+    }
     let detection = match &engine {
         Some(engine) if config.detect.enabled => {
             let findings_journal = Indexed {

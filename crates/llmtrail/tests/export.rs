@@ -708,3 +708,66 @@ fn a_receiver_with_an_untrusted_certificate_gets_nothing() {
             .any(|e| e.unwrap().metadata().unwrap().len() > 0)
     );
 }
+
+#[test]
+fn events_lost_to_a_crash_before_the_buffer_are_read_back_from_the_ledger() {
+    let test = "events_lost_to_a_crash_before_the_buffer_are_read_back_from_the_ledger";
+    let Some(bin) = need_rsyslog(test) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_config(
+        tmp.path(),
+        &format!("[detect]\nenabled = false\n\n{}", sink_config(port, "")),
+    );
+    let data = tmp.path().join("data");
+    let server = Server::start(&data, &config);
+    let posted: Vec<_> = (0..12)
+        .map(|n| post(&server, &request(&format!("u-{n}"), "before the crash")))
+        .collect();
+    // Let the writer put all twelve in the buffer, then crash.
+    let segment = || {
+        std::fs::read_dir(data.join("export/siem"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|x| x == "seg"))
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut last_len = 0;
+    loop {
+        let len = segment().map_or(0, |p| std::fs::metadata(p).unwrap().len());
+        if len > 0 && len == last_len {
+            break;
+        }
+        last_len = len;
+        assert!(Instant::now() < deadline, "nothing buffered");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    server.kill9();
+    // The crash tore the last frames: cut the segment to a third, mid-frame. The ledger still
+    // has every event; the buffer lost the last ones.
+    let seg = segment().unwrap();
+    let len = std::fs::metadata(&seg).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&seg)
+        .unwrap()
+        .set_len(len / 3)
+        .unwrap();
+
+    let rsyslog = Rsyslog::start(&bin, &tmp.path().join("rsyslog"), port);
+    let server = Server::start(&data, &config);
+    let got = rsyslog.wait_for("all 12 events", |got| {
+        let by = cef_by_index(got);
+        posted.iter().all(|(_, i, _)| by.contains_key(i))
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let by_index = cef_by_index(&rsyslog.received());
+    assert_eq!(by_index.len(), 12, "{got:#?}");
+    for (id, index, leaf_hash) in &posted {
+        assert_eq!(&by_index[index].0["id"], id);
+        assert_eq!(&by_index[index].2["cs1"], leaf_hash);
+    }
+    server.stop();
+}
