@@ -8,7 +8,8 @@
 //!   completion is created), tool calls and audits 99 (Other, named in `activity_name`).
 //! - `finding` and `alert` events are **Detection Finding** (`class_uid` 2004, category 2
 //!   Findings): `finding_info` with `uid`, `title`, `types` (the category), the rule as
-//!   `analytic`, and the event it is about in `related_events`. A finding is activity 1
+//!   `analytic`, and the event it is about in `related_events` (and as the `uid` of the
+//!   `evidences` entry that names the actor). A finding is activity 1
 //!   (Create); an alert is 1, 2 or 3 by its state (open, acknowledged, closed), with the
 //!   matching `status_id` (1 New, 2 In Progress, 4 Resolved).
 //! - Every object carries `type_uid` (`class_uid * 100 + activity_id`), `time` (epoch
@@ -312,9 +313,20 @@ fn detection_finding(o: &mut Map<String, Value>, event: &Event, summary: &Summar
     o.insert("status_id".into(), status.0.into());
     o.insert("status".into(), status.1.into());
     o.insert("finding_info".into(), Value::Object(info));
+    // Detection Finding has no actor of its own: who caused the evidence goes in `evidences`.
+    let mut evidence = Map::new();
+    if let Body::Finding(f) = &event.body {
+        evidence.insert("uid".into(), f.event_id.to_string().into());
+    }
     let actor = actor(event);
     if actor.as_object().is_some_and(|a| !a.is_empty()) {
-        o.insert("actor".into(), actor);
+        evidence.insert("actor".into(), actor);
+    }
+    if !evidence.is_empty() {
+        o.insert("evidences".into(), json!([evidence]));
+    }
+    if matches!(event.body, Body::Alert(_)) {
+        o.insert("is_alert".into(), true.into());
     }
 }
 
