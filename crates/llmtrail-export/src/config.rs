@@ -5,7 +5,7 @@
 //! queue = 4096                     # batches between the pipeline and the buffer writer
 //!
 //! [[export.sinks]]
-//! type = "syslog"                  # syslog | file | webhook
+//! type = "syslog"                  # syslog | file | webhook | splunk_hec | elasticsearch
 //! name = "siem"                    # default: <type>-<position>; names the buffer directory
 //! address = "127.0.0.1:5514"       # host:port
 //! protocol = "tcp"                 # udp | tcp | tls
@@ -30,6 +30,19 @@
 //! url = "https://hooks.example.com/llmtrail"
 //! format = "json"                  # json | ocsf
 //! secret_env = "LLMTRAIL_WEBHOOK_SECRET"   # HMAC-SHA256 key, read from this variable
+//!
+//! [[export.sinks]]
+//! type = "splunk_hec"
+//! url = "https://splunk.example.com:8088"  # POST /services/collector/event
+//! token_env = "SPLUNK_HEC_TOKEN"
+//! format = "json"                  # the HEC event payload: json | ocsf
+//! ack = true                       # wait for indexer acknowledgement
+//!
+//! [[export.sinks]]
+//! type = "elasticsearch"           # Elasticsearch or OpenSearch
+//! url = "https://es.example.com:9200"      # POST /_bulk, ECS documents
+//! index = "llmtrail-events"
+//! api_key_env = "ES_API_KEY"
 //! ```
 //!
 //! Every sink has its own disk buffer under `<data_dir>/export/<name>/` (see
@@ -74,6 +87,10 @@ pub enum SinkConfig {
     File(FileSink),
     /// HTTP POST of JSON batches signed with HMAC-SHA256.
     Webhook(WebhookSink),
+    /// Splunk HTTP Event Collector, with indexer acknowledgement when enabled.
+    SplunkHec(SplunkHecSink),
+    /// Elasticsearch or OpenSearch `_bulk` with ECS documents.
+    Elasticsearch(ElasticsearchSink),
 }
 
 /// The record format of a sink.
@@ -297,6 +314,97 @@ pub struct WebhookSink {
     pub retry: RetryConfig,
 }
 
+fn default_source() -> String {
+    "llmtrail".into()
+}
+
+fn default_sourcetype() -> String {
+    "llmtrail:event".into()
+}
+
+fn default_ack_timeout() -> u64 {
+    30_000
+}
+
+fn default_es_index() -> String {
+    "llmtrail-events".into()
+}
+
+/// `type = "splunk_hec"`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SplunkHecSink {
+    /// Sink name; default `splunk_hec-<position>`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Base URL of the collector, e.g. `https://splunk.example.com:8088`.
+    pub url: String,
+    /// Environment variable holding the HEC token.
+    pub token_env: String,
+    /// Payload of each HEC event: `json` (default) or `ocsf`.
+    #[serde(default = "json")]
+    pub format: Format,
+    /// Splunk index; default the token's.
+    #[serde(default)]
+    pub index: Option<String>,
+    /// HEC `source`.
+    #[serde(default = "default_source")]
+    pub source: String,
+    /// HEC `sourcetype`.
+    #[serde(default = "default_sourcetype")]
+    pub sourcetype: String,
+    /// HEC `host`; default this machine's name.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// Wait for indexer acknowledgement before counting a batch delivered.
+    #[serde(default)]
+    pub ack: bool,
+    /// Longest wait for an acknowledgement, in milliseconds; the batch is resent after it.
+    #[serde(default = "default_ack_timeout")]
+    pub ack_timeout_ms: u64,
+    /// Time for one request, in milliseconds.
+    #[serde(default = "default_timeout")]
+    pub timeout_ms: u64,
+    /// Most records per request.
+    #[serde(default = "default_batch")]
+    pub batch: usize,
+    /// Disk buffer.
+    #[serde(default)]
+    pub buffer: BufferConfig,
+    /// Retry timing.
+    #[serde(default)]
+    pub retry: RetryConfig,
+}
+
+/// `type = "elasticsearch"` (Elasticsearch or OpenSearch)
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ElasticsearchSink {
+    /// Sink name; default `elasticsearch-<position>`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Base URL of the cluster, e.g. `https://es.example.com:9200`.
+    pub url: String,
+    /// Index (or data stream) written with `create`.
+    #[serde(default = "default_es_index")]
+    pub index: String,
+    /// Environment variable holding an API key (`Authorization: ApiKey <key>`); none when unset.
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// Time for one request, in milliseconds.
+    #[serde(default = "default_timeout")]
+    pub timeout_ms: u64,
+    /// Most records per request.
+    #[serde(default = "default_batch")]
+    pub batch: usize,
+    /// Disk buffer.
+    #[serde(default)]
+    pub buffer: BufferConfig,
+    /// Retry timing.
+    #[serde(default)]
+    pub retry: RetryConfig,
+}
+
 /// A configuration error, naming the sink and key.
 #[derive(Debug, thiserror::Error)]
 #[error("export.sinks[{position}] ({name}): `{key}` {why}")]
@@ -332,6 +440,8 @@ impl SinkConfig {
             SinkConfig::Syslog(_) => "syslog",
             SinkConfig::File(_) => "file",
             SinkConfig::Webhook(_) => "webhook",
+            SinkConfig::SplunkHec(_) => "splunk_hec",
+            SinkConfig::Elasticsearch(_) => "elasticsearch",
         }
     }
 
@@ -344,6 +454,8 @@ impl SinkConfig {
             SinkConfig::Syslog(s) => (&s.name, s.format, s.buffer, s.retry, s.batch),
             SinkConfig::File(s) => (&s.name, s.format, s.buffer, s.retry, s.batch),
             SinkConfig::Webhook(s) => (&s.name, s.format, s.buffer, s.retry, s.batch),
+            SinkConfig::SplunkHec(s) => (&s.name, s.format, s.buffer, s.retry, s.batch),
+            SinkConfig::Elasticsearch(s) => (&s.name, Format::Json, s.buffer, s.retry, s.batch),
         };
         let name = name
             .clone()
@@ -414,6 +526,33 @@ impl SinkConfig {
                 }
                 if ureq::http::HeaderName::try_from(s.signature_header.as_str()).is_err() {
                     return Err(err("signature_header", "is not a valid header name"));
+                }
+            }
+            SinkConfig::SplunkHec(s) => {
+                if !(s.url.starts_with("http://") || s.url.starts_with("https://")) {
+                    return Err(err("url", "must start with http:// or https://"));
+                }
+                if s.format == Format::Cef {
+                    return Err(err("format", "must be json or ocsf"));
+                }
+                if std::env::var_os(&s.token_env).is_none() {
+                    return Err(err("token_env", "names a variable that is not set"));
+                }
+                if s.ack_timeout_ms == 0 {
+                    return Err(err("ack_timeout_ms", "must be at least 1"));
+                }
+            }
+            SinkConfig::Elasticsearch(s) => {
+                if !(s.url.starts_with("http://") || s.url.starts_with("https://")) {
+                    return Err(err("url", "must start with http:// or https://"));
+                }
+                if s.index.is_empty() || s.index.chars().any(|c| c.is_control() || c == '"') {
+                    return Err(err("index", "must be a non-empty index name"));
+                }
+                if let Some(var) = &s.api_key_env
+                    && std::env::var_os(var).is_none()
+                {
+                    return Err(err("api_key_env", "names a variable that is not set"));
                 }
             }
         }
@@ -524,6 +663,24 @@ mod tests {
         let c =
             parse("[[export.sinks]]\ntype = \"file\"\npath = \"a\"\nname = \"../etc\"\n").unwrap();
         assert!(c.validate().unwrap_err().to_string().contains("`name`"));
+    }
+
+    #[test]
+    fn hec_needs_its_token_and_elasticsearch_has_defaults() {
+        let c = parse(
+            "[[export.sinks]]\ntype = \"splunk_hec\"\nurl = \"https://s:8088\"\ntoken_env = \"LLMTRAIL_TEST_NO_SUCH_VAR\"\n",
+        )
+        .unwrap();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("token_env"), "{e}");
+        let c = parse("[[export.sinks]]\ntype = \"elasticsearch\"\nurl = \"http://es:9200\"\n")
+            .unwrap();
+        let sinks = c.validate().unwrap();
+        assert_eq!(sinks[0].0.name, "elasticsearch-0");
+        let SinkConfig::Elasticsearch(es) = &sinks[0].1 else {
+            panic!("not elasticsearch")
+        };
+        assert_eq!(es.index, "llmtrail-events");
     }
 
     #[test]

@@ -40,8 +40,11 @@ use std::time::{Duration, Instant};
 
 use crate::buffer::{BufferError, DiskBuffer};
 use crate::config::{Common, ConfigError, ExportConfig, Format, SinkConfig};
-use crate::transport::{FileTransport, SendError, SyslogTransport, Transport, WebhookTransport};
-use crate::{Record, cef, json, ocsf, syslog};
+use crate::transport::{
+    BulkTransport, FileTransport, HecTransport, SendError, SyslogTransport, Transport,
+    WebhookTransport,
+};
+use crate::{Record, cef, ecs, json, ocsf, syslog};
 
 /// Errors starting the exporter.
 #[derive(Debug, thiserror::Error)]
@@ -77,6 +80,13 @@ enum Renderer {
         header: syslog::Header,
         format: Format,
     },
+    Hec {
+        fields: ecs::HecFields,
+        format: Format,
+    },
+    Bulk {
+        index: String,
+    },
 }
 
 fn line(format: Format, record: &Record) -> String {
@@ -94,6 +104,14 @@ impl Renderer {
             Renderer::Syslog { header, format } => {
                 syslog::message(header, record, &line(*format, record)).into_bytes()
             }
+            Renderer::Hec { fields, format } => {
+                let payload = match format {
+                    Format::Ocsf => ocsf::value(record),
+                    _ => json::value(record),
+                };
+                ecs::hec_event(fields, record, payload).into_bytes()
+            }
+            Renderer::Bulk { index } => ecs::bulk_item(index, record).into_bytes(),
         }
     }
 }
@@ -193,6 +211,24 @@ fn build(
             )),
         ),
         SinkConfig::Webhook(w) => (Renderer::Line(w.format), Box::new(WebhookTransport::new(w))),
+        SinkConfig::SplunkHec(h) => (
+            Renderer::Hec {
+                fields: ecs::HecFields {
+                    host: h.host.clone().unwrap_or_else(hostname),
+                    source: h.source.clone(),
+                    sourcetype: h.sourcetype.clone(),
+                    index: h.index.clone(),
+                },
+                format: h.format,
+            },
+            Box::new(HecTransport::new(h)),
+        ),
+        SinkConfig::Elasticsearch(e) => (
+            Renderer::Bulk {
+                index: e.index.clone(),
+            },
+            Box::new(BulkTransport::new(e)),
+        ),
     })
 }
 

@@ -17,7 +17,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::{Protocol, SyslogSink, WebhookSink, host_port};
+use crate::config::{
+    ElasticsearchSink, Protocol, SplunkHecSink, SyslogSink, WebhookSink, host_port,
+};
 use crate::syslog;
 
 /// Why a batch was not delivered.
@@ -453,6 +455,195 @@ impl Transport for WebhookTransport {
     }
 }
 
+fn http_agent(timeout_ms: u64) -> ureq::Agent {
+    let config = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_millis(timeout_ms)))
+        .http_status_as_error(false)
+        .build();
+    ureq::Agent::new_with_config(config)
+}
+
+fn read_body(resp: &mut ureq::http::Response<ureq::Body>) -> Result<serde_json::Value, SendError> {
+    let text = resp
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| SendError::Http(format!("reading the answer: {e}")))?;
+    serde_json::from_str(&text).map_err(|_| SendError::Http("the answer is not JSON".into()))
+}
+
+/// Splunk HTTP Event Collector: the batch's envelopes in one `POST /services/collector/event`,
+/// then, with acknowledgement on, `POST /services/collector/ack` until the indexer confirms.
+pub struct HecTransport {
+    agent: ureq::Agent,
+    url: String,
+    token: String,
+    channel: String,
+    ack: bool,
+    ack_timeout: Duration,
+}
+
+impl std::fmt::Debug for HecTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HecTransport")
+            .field("url", &self.url)
+            .field("ack", &self.ack)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HecTransport {
+    /// Builds the transport; the token is read from `token_env` now.
+    #[must_use]
+    pub fn new(cfg: &SplunkHecSink) -> HecTransport {
+        HecTransport {
+            agent: http_agent(cfg.timeout_ms),
+            url: cfg.url.trim_end_matches('/').to_owned(),
+            token: std::env::var(&cfg.token_env).unwrap_or_default(),
+            channel: uuid::Uuid::new_v4().to_string(),
+            ack: cfg.ack,
+            ack_timeout: Duration::from_millis(cfg.ack_timeout_ms),
+        }
+    }
+
+    fn post(&self, path: &str, body: &[u8]) -> Result<serde_json::Value, SendError> {
+        let mut resp = self
+            .agent
+            .post(format!("{}{path}", self.url))
+            .header("authorization", format!("Splunk {}", self.token))
+            .header("x-splunk-request-channel", self.channel.as_str())
+            .header("content-type", "application/json")
+            .send(body)
+            .map_err(|e| SendError::Http(e.to_string()))?;
+        let status = resp.status().as_u16();
+        let answer = read_body(&mut resp);
+        if status != 200 {
+            let code = answer
+                .ok()
+                .and_then(|v| v.get("code").and_then(serde_json::Value::as_i64));
+            return Err(SendError::Http(format!(
+                "status {status}, HEC code {code:?}"
+            )));
+        }
+        answer
+    }
+}
+
+impl Transport for HecTransport {
+    fn send(&mut self, batch: &[Vec<u8>]) -> Result<(), SendError> {
+        let body = batch.join(&b'\n');
+        let answer = self.post("/services/collector/event", &body)?;
+        if !self.ack {
+            return Ok(());
+        }
+        let id = answer
+            .get("ackId")
+            .and_then(serde_json::Value::as_u64)
+            .ok_or_else(|| {
+                SendError::Http("no ackId: is indexer acknowledgement on for this token?".into())
+            })?;
+        let deadline = std::time::Instant::now() + self.ack_timeout;
+        let query = serde_json::json!({ "acks": [id] }).to_string();
+        loop {
+            let answer = self.post("/services/collector/ack", query.as_bytes())?;
+            if answer["acks"][id.to_string()].as_bool() == Some(true) {
+                return Ok(());
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(SendError::Http(format!(
+                    "no indexer acknowledgement for ack {id}"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+/// Elasticsearch or OpenSearch `_bulk`: `create` items keyed by event id. Items answered 2xx or
+/// 409 (already indexed by an earlier attempt) are delivered; 429 and 5xx make the whole batch
+/// retry; other 4xx (a document the cluster refuses, e.g. a mapping conflict) are logged and
+/// counted, not retried, so that one bad document cannot stop the sink.
+pub struct BulkTransport {
+    agent: ureq::Agent,
+    url: String,
+    api_key: Option<String>,
+    /// Items the cluster refused for good.
+    pub rejected: u64,
+}
+
+impl std::fmt::Debug for BulkTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BulkTransport")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BulkTransport {
+    /// Builds the transport; the API key is read from `api_key_env` now.
+    #[must_use]
+    pub fn new(cfg: &ElasticsearchSink) -> BulkTransport {
+        BulkTransport {
+            agent: http_agent(cfg.timeout_ms),
+            url: cfg.url.trim_end_matches('/').to_owned(),
+            api_key: cfg.api_key_env.as_ref().and_then(|v| std::env::var(v).ok()),
+            rejected: 0,
+        }
+    }
+}
+
+impl Transport for BulkTransport {
+    fn send(&mut self, batch: &[Vec<u8>]) -> Result<(), SendError> {
+        let mut body = Vec::with_capacity(batch.iter().map(|r| r.len() + 1).sum());
+        for item in batch {
+            body.extend_from_slice(item);
+            body.push(b'\n');
+        }
+        let mut req = self
+            .agent
+            .post(format!("{}/_bulk", self.url))
+            .header("content-type", "application/x-ndjson");
+        if let Some(key) = &self.api_key {
+            req = req.header("authorization", format!("ApiKey {key}"));
+        }
+        let mut resp = req
+            .send(&body[..])
+            .map_err(|e| SendError::Http(e.to_string()))?;
+        let status = resp.status().as_u16();
+        if status != 200 {
+            return Err(SendError::Http(format!("status {status}")));
+        }
+        let answer = read_body(&mut resp)?;
+        if answer["errors"].as_bool() != Some(true) {
+            return Ok(());
+        }
+        let items = answer["items"].as_array().map_or(&[][..], Vec::as_slice);
+        let mut refused = 0;
+        for item in items {
+            let status = item
+                .as_object()
+                .and_then(|o| o.values().next())
+                .and_then(|v| v["status"].as_u64())
+                .unwrap_or(0);
+            match status {
+                200..=299 | 409 => {}
+                429 | 500.. | 0 => {
+                    return Err(SendError::Http(format!("bulk item status {status}")));
+                }
+                _ => refused += 1,
+            }
+        }
+        if refused > 0 {
+            self.rejected += refused;
+            tracing::warn!(
+                refused,
+                total_refused = self.rejected,
+                "elasticsearch refused documents; they are not retried"
+            );
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, reason = "tests fail loudly by design")]
 mod tests {
@@ -523,6 +714,145 @@ mod tests {
         let cfg: SyslogSink = toml::from_str(&format!("address = \"{addr}\"")).unwrap();
         let mut t = SyslogTransport::new(&cfg).unwrap();
         assert!(t.send(&[b"x".to_vec()]).is_err());
+    }
+
+    /// A one-connection-per-request HTTP/1.1 server: for each request it records
+    /// (path, headers, body) and answers what `answer` returns for the request number.
+    /// What the test server saw of one request: path, head, body.
+    type Seen = Vec<(String, String, String)>;
+
+    fn http_server(
+        requests: usize,
+        answer: impl Fn(usize, &str) -> (u16, String) + Send + 'static,
+    ) -> (String, std::thread::JoinHandle<Seen>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let handle = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            let mut served = 0;
+            while served < requests {
+                let (mut conn, _) = listener.accept().unwrap();
+                loop {
+                    let mut req = Vec::new();
+                    let mut buf = [0u8; 8192];
+                    let (head, body) = loop {
+                        let n = conn.read(&mut buf).unwrap();
+                        if n == 0 {
+                            break (String::new(), String::new());
+                        }
+                        req.extend_from_slice(&buf[..n]);
+                        let text = String::from_utf8_lossy(&req).into_owned();
+                        if let Some(end) = text.find("\r\n\r\n") {
+                            let len: usize = text[..end]
+                                .lines()
+                                .find_map(|l| {
+                                    l.to_ascii_lowercase()
+                                        .strip_prefix("content-length:")
+                                        .map(|v| v.trim().parse().unwrap())
+                                })
+                                .unwrap_or(0);
+                            if req.len() >= end + 4 + len {
+                                break (
+                                    text[..end].to_owned(),
+                                    text[end + 4..end + 4 + len].to_owned(),
+                                );
+                            }
+                        }
+                    };
+                    if head.is_empty() {
+                        break;
+                    }
+                    let path = head.split_whitespace().nth(1).unwrap().to_owned();
+                    let (status, reply) = answer(served, &path);
+                    conn.write_all(
+                        format!(
+                            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{reply}",
+                            reply.len()
+                        )
+                        .as_bytes(),
+                    )
+                    .unwrap();
+                    seen.push((path, head, body));
+                    served += 1;
+                    if served == requests {
+                        break;
+                    }
+                }
+            }
+            seen
+        });
+        (url, handle)
+    }
+
+    #[test]
+    fn hec_sends_envelopes_and_waits_for_the_indexer_acknowledgement() {
+        let (url, server) = http_server(4, |n, path| match (n, path) {
+            (0, "/services/collector/event") => {
+                (200, r#"{"text":"Success","code":0,"ackId":7}"#.into())
+            }
+            (1 | 2, "/services/collector/ack") => {
+                (200, format!(r#"{{"acks":{{"7":{}}}}}"#, n == 2))
+            }
+            (3, "/services/collector/event") => {
+                (503, r#"{"text":"Server is busy","code":9}"#.into())
+            }
+            other => panic!("unexpected {other:?}"),
+        });
+        let cfg: SplunkHecSink = toml::from_str(&format!(
+            "url = \"{url}\"\ntoken_env = \"LLMTRAIL_TEST_HEC_UNSET\"\nack = true"
+        ))
+        .unwrap();
+        let mut t = HecTransport::new(&cfg);
+        t.token = "tok".into();
+        t.send(&[b"{\"event\":1}".to_vec(), b"{\"event\":2}".to_vec()])
+            .unwrap();
+        // A busy collector is an error: the batch stays in the buffer.
+        assert!(t.send(&[b"{\"event\":3}".to_vec()]).is_err());
+        let seen = server.join().unwrap();
+        assert_eq!(seen[0].2, "{\"event\":1}\n{\"event\":2}");
+        let head = seen[0].1.to_ascii_lowercase();
+        assert!(head.contains("authorization: splunk tok"), "{head}");
+        assert!(
+            head.contains(&format!("x-splunk-request-channel: {}", t.channel)),
+            "{head}"
+        );
+        assert_eq!(seen[1].2, r#"{"acks":[7]}"#);
+    }
+
+    #[test]
+    fn bulk_retries_throttled_items_and_accepts_conflicts() {
+        let (url, server) = http_server(3, |n, path| {
+            assert_eq!(path, "/_bulk");
+            match n {
+                0 => (200, r#"{"errors":false,"items":[{"create":{"status":201}}]}"#.into()),
+                1 => (200, r#"{"errors":true,"items":[{"create":{"status":409}},{"create":{"status":429}}]}"#.into()),
+                _ => (200, r#"{"errors":true,"items":[{"create":{"status":409}},{"create":{"status":400}}]}"#.into()),
+            }
+        });
+        let cfg: ElasticsearchSink = toml::from_str(&format!("url = \"{url}/\"")).unwrap();
+        let mut t = BulkTransport::new(&cfg);
+        t.send(&[b"{\"create\":{}}\n{}".to_vec()]).unwrap();
+        let batch = [
+            b"{\"create\":{}}\n{\"a\":1}".to_vec(),
+            b"{\"create\":{}}\n{\"b\":2}".to_vec(),
+        ];
+        assert!(
+            t.send(&batch).is_err(),
+            "a throttled item retries the batch"
+        );
+        t.send(&batch).unwrap();
+        assert_eq!(t.rejected, 1);
+        let seen = server.join().unwrap();
+        assert_eq!(
+            seen[1].2,
+            "{\"create\":{}}\n{\"a\":1}\n{\"create\":{}}\n{\"b\":2}\n"
+        );
+        assert!(
+            seen[1]
+                .1
+                .to_ascii_lowercase()
+                .contains("content-type: application/x-ndjson")
+        );
     }
 
     #[test]
