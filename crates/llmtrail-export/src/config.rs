@@ -28,7 +28,7 @@
 //! [[export.sinks]]
 //! type = "webhook"
 //! url = "https://hooks.example.com/llmtrail"
-//! format = "json"                  # json | ocsf
+//! format = "json"                  # json | ocsf | slack
 //! secret_env = "LLMTRAIL_WEBHOOK_SECRET"   # HMAC-SHA256 key, read from this variable
 //!
 //! [[export.sinks]]
@@ -103,6 +103,8 @@ pub enum Format {
     Json,
     /// OCSF 1.8.0 JSON.
     Ocsf,
+    /// A Slack-compatible message, one line per record (webhooks only).
+    Slack,
 }
 
 /// Syslog transport.
@@ -291,7 +293,8 @@ pub struct WebhookSink {
     pub name: Option<String>,
     /// `http://` or `https://` URL receiving `POST`s of a JSON array of records.
     pub url: String,
-    /// `json` (default) or `ocsf`.
+    /// `json` (default), `ocsf` (a JSON array of records per request) or `slack` (one
+    /// `{"text": …}` message per request, a line per record).
     #[serde(default = "json")]
     pub format: Format,
     /// Environment variable holding the HMAC-SHA256 key; no signature when unset.
@@ -494,6 +497,9 @@ impl SinkConfig {
         }
         match self {
             SinkConfig::Syslog(s) => {
+                if s.format == Format::Slack {
+                    return Err(err("format", "must be cef, json or ocsf"));
+                }
                 if s.facility > 23 {
                     return Err(err("facility", "must be between 0 and 23"));
                 }
@@ -505,6 +511,9 @@ impl SinkConfig {
                 }
             }
             SinkConfig::File(s) => {
+                if s.format == Format::Slack {
+                    return Err(err("format", "must be json, ocsf or cef"));
+                }
                 if s.path.as_os_str().is_empty() {
                     return Err(err("path", "must not be empty"));
                 }
@@ -517,7 +526,7 @@ impl SinkConfig {
                     return Err(err("url", "must start with http:// or https://"));
                 }
                 if s.format == Format::Cef {
-                    return Err(err("format", "must be json or ocsf"));
+                    return Err(err("format", "must be json, ocsf or slack"));
                 }
                 if let Some(var) = &s.secret_env
                     && std::env::var_os(var).is_none()
@@ -532,7 +541,7 @@ impl SinkConfig {
                 if !(s.url.starts_with("http://") || s.url.starts_with("https://")) {
                     return Err(err("url", "must start with http:// or https://"));
                 }
-                if s.format == Format::Cef {
+                if matches!(s.format, Format::Cef | Format::Slack) {
                     return Err(err("format", "must be json or ocsf"));
                 }
                 if std::env::var_os(&s.token_env).is_none() {

@@ -44,7 +44,7 @@ use crate::transport::{
     BulkTransport, FileTransport, HecTransport, SendError, SyslogTransport, Transport,
     WebhookTransport,
 };
-use crate::{Record, cef, ecs, json, ocsf, syslog};
+use crate::{Record, cef, ecs, json, ocsf, slack, syslog};
 
 /// Errors starting the exporter.
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +94,7 @@ fn line(format: Format, record: &Record) -> String {
         Format::Cef => cef::render(record),
         Format::Json => json::render(record),
         Format::Ocsf => ocsf::render(record),
+        Format::Slack => slack::line(record),
     }
 }
 

@@ -8,8 +8,9 @@
 //!   [`json`] (JSON lines), [`ocsf`] (OCSF API Activity 6003 and Detection Finding 2004).
 //!   Escaping is exact: hostile values cannot add fields, records or lines.
 //! - Sinks ([`config::SinkConfig`], one closed enum tagged by `type`): `syslog` over UDP, TCP
-//!   or TLS; `file` (rotating); `webhook` (JSON batches signed with HMAC-SHA256);
-//!   `splunk_hec` (with indexer acknowledgement); `elasticsearch` (`_bulk`, [`ecs`] documents).
+//!   or TLS; `file` (rotating); `webhook` (JSON batches signed with HMAC-SHA256, or a
+//!   Slack-compatible message, see [`slack`]); `splunk_hec` (with indexer acknowledgement);
+//!   `elasticsearch` (`_bulk` of [`ecs`] documents).
 //! - Delivery is at least once through a disk buffer per sink ([`buffer`]), with retries and
 //!   exponential backoff; the pipeline never waits on a sink ([`exporter`]).
 
@@ -21,6 +22,7 @@ pub mod exporter;
 pub mod json;
 pub mod ocsf;
 pub mod record;
+pub mod slack;
 pub mod syslog;
 pub mod transport;
 

@@ -374,6 +374,7 @@ impl Transport for SyslogTransport {
 pub struct WebhookTransport {
     agent: ureq::Agent,
     url: String,
+    slack: bool,
     key: Option<ring::hmac::Key>,
     header: String,
 }
@@ -418,6 +419,7 @@ impl WebhookTransport {
         WebhookTransport {
             agent: ureq::Agent::new_with_config(config),
             url: cfg.url.clone(),
+            slack: cfg.format == crate::config::Format::Slack,
             key,
             header: cfg.signature_header.clone(),
         }
@@ -427,14 +429,22 @@ impl WebhookTransport {
 impl Transport for WebhookTransport {
     fn send(&mut self, batch: &[Vec<u8>]) -> Result<(), SendError> {
         let mut body = Vec::with_capacity(batch.iter().map(|r| r.len() + 1).sum::<usize>() + 2);
-        body.push(b'[');
-        for (i, record) in batch.iter().enumerate() {
-            if i > 0 {
-                body.push(b',');
+        if self.slack {
+            let lines: Vec<&str> = batch
+                .iter()
+                .map(|r| std::str::from_utf8(r).unwrap_or("\u{FFFD}"))
+                .collect();
+            body = crate::slack::message(&lines).into_bytes();
+        } else {
+            body.push(b'[');
+            for (i, record) in batch.iter().enumerate() {
+                if i > 0 {
+                    body.push(b',');
+                }
+                body.extend_from_slice(record);
             }
-            body.extend_from_slice(record);
+            body.push(b']');
         }
-        body.push(b']');
         let mut req = self
             .agent
             .post(&self.url)
