@@ -771,3 +771,170 @@ fn events_lost_to_a_crash_before_the_buffer_are_read_back_from_the_ledger() {
     }
     server.stop();
 }
+
+/// (signature header, body) of each webhook POST received.
+type Hooks = std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>;
+
+/// Receives webhook POSTs on 127.0.0.1 into `got` until `stop`.
+fn webhook_receiver(
+    listener: std::net::TcpListener,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    got: Hooks,
+) -> std::thread::JoinHandle<()> {
+    use std::io::{Read as _, Write as _};
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            let Ok((mut conn, _)) = listener.accept() else {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            };
+            conn.set_nonblocking(false).unwrap();
+            conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+            let mut req = Vec::new();
+            let mut buf = [0u8; 65536];
+            loop {
+                let n = conn.read(&mut buf).unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                req.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&req).into_owned();
+                let Some(end) = text.find("\r\n\r\n") else {
+                    continue;
+                };
+                let head = text[..end].to_ascii_lowercase();
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        l.strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap())
+                    })
+                    .unwrap_or(0);
+                if req.len() < end + 4 + len {
+                    continue;
+                }
+                let sig = head
+                    .lines()
+                    .find_map(|l| {
+                        l.strip_prefix("x-llmtrail-signature:")
+                            .map(|v| v.trim().to_owned())
+                    })
+                    .unwrap_or_default();
+                got.lock().unwrap().push((
+                    sig,
+                    String::from_utf8(req[end + 4..end + 4 + len].to_vec()).unwrap(),
+                ));
+                conn.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                )
+                .unwrap();
+                break;
+            }
+        }
+    })
+}
+
+#[test]
+fn a_rotating_file_and_a_signed_webhook_receive_every_event() {
+    let tmp = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hook_addr = listener.local_addr().unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hooks = Hooks::default();
+    let receiver = webhook_receiver(listener, std::sync::Arc::clone(&stop), Hooks::clone(&hooks));
+    let out = tmp.path().join("export/events.jsonl");
+    let sinks = format!(
+        "[[export.sinks]]\ntype = \"file\"\nname = \"jsonl\"\npath = \"{}\"\nformat = \"json\"\nmax_file_bytes = 8192\nkeep_files = 20\n\n\
+         [[export.sinks]]\ntype = \"webhook\"\nname = \"hook\"\nurl = \"http://{hook_addr}/llmtrail\"\nformat = \"ocsf\"\nsecret_env = \"LLMTRAIL_TEST_HOOK_SECRET\"\n",
+        out.display()
+    );
+    let config = write_config(tmp.path(), &format!("[detect]\nenabled = false\n\n{sinks}"));
+    let server = common::Server::start_with_env(
+        &tmp.path().join("data"),
+        &config,
+        &[("LLMTRAIL_TEST_HOOK_SECRET", "s3cret-hook")],
+    );
+    let posted: Vec<_> = (0..40)
+        .map(|n| {
+            post(
+                &server,
+                &request(&format!("u-{n}\n{{\"forged\":1}}"), "to file and hook"),
+            )
+        })
+        .collect();
+    // The file sink: every record once, across the rotated files, each line one JSON record.
+    let read_all = || -> Vec<Value> {
+        let mut lines = Vec::new();
+        for entry in std::fs::read_dir(out.parent().unwrap()).unwrap() {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            lines.extend(
+                text.lines()
+                    .map(|l| serde_json::from_str::<Value>(l).unwrap()),
+            );
+        }
+        lines
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while read_all().len() < posted.len() {
+        assert!(
+            Instant::now() < deadline,
+            "file sink has {} records",
+            read_all().len()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let lines = read_all();
+    assert_eq!(lines.len(), posted.len());
+    assert!(
+        out.with_extension("jsonl.1").exists(),
+        "the file was not rotated"
+    );
+    for (id, index, leaf_hash) in &posted {
+        let l = lines
+            .iter()
+            .find(|l| l["event"]["id"] == id.as_str())
+            .unwrap();
+        assert_eq!(l["index"].as_u64(), Some(*index));
+        assert_eq!(l["leaf_hash"], leaf_hash.as_str());
+    }
+    // The webhook: OCSF arrays, each signed over "<t>.<body>" with the configured secret.
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"s3cret-hook");
+    let count = |hooks: &Hooks| -> usize {
+        hooks
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, body)| serde_json::from_str::<Vec<Value>>(body).unwrap().len())
+            .sum()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while count(&hooks) < posted.len() {
+        assert!(
+            Instant::now() < deadline,
+            "webhook got {} records",
+            count(&hooks)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    server.stop();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    receiver.join().unwrap();
+    let got = hooks.lock().unwrap().clone();
+    let mut indexes = Vec::new();
+    for (sig, body) in &got {
+        let (t, mac) = sig.split_once(',').unwrap();
+        let t = t.strip_prefix("t=").unwrap();
+        let mac = hex::decode(mac.strip_prefix("sha256=").unwrap()).unwrap();
+        ring::hmac::verify(&key, format!("{t}.{body}").as_bytes(), &mac).expect("bad signature");
+        let records: Vec<Value> = serde_json::from_str(body).unwrap();
+        for r in records {
+            assert_eq!(r["class_uid"], 6003);
+            indexes.push(r["unmapped"]["ledger_index"].as_u64().unwrap());
+        }
+    }
+    indexes.sort_unstable();
+    let mut expected: Vec<u64> = posted.iter().map(|p| p.1).collect();
+    expected.sort_unstable();
+    assert_eq!(indexes, expected);
+}
