@@ -55,14 +55,31 @@ pub struct AppState {
     pub tokens: Arc<Tokens>,
     /// Largest accepted body.
     pub max_body_bytes: usize,
+    /// Tool calls held for approval.
+    pub approvals: Arc<crate::approvals::Approvals>,
+    /// The query index.
+    pub index: Arc<llmtrail_index::Index>,
 }
 
 /// Builds the router.
 pub fn router(state: AppState) -> Router {
     let protected = Router::new()
-        .route("/api/v1/events", post(post_events))
+        .route(
+            "/api/v1/events",
+            post(post_events).get(crate::query_api::list_events),
+        )
         .route("/api/v1/events/{id}", get(get_event))
         .route("/api/v1/events/{id}/related", get(get_related))
+        .route("/api/v1/traces/{key}", get(crate::query_api::trace))
+        .route("/api/v1/stats/{what}", get(crate::query_api::stats))
+        .route(
+            "/api/v1/approvals",
+            post(crate::approvals::register).get(crate::approvals::list),
+        )
+        .route(
+            "/api/v1/approvals/{id}",
+            get(crate::approvals::get).post(crate::approvals::decide),
+        )
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     let public = Router::new()
         .route("/api/v1/health", get(health))

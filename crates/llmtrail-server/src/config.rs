@@ -37,6 +37,11 @@
 //! address = "127.0.0.1:5514"
 //! protocol = "tcp"
 //! format = "cef"
+//! [mcp]                                # see llmtrail_mcp::config for every key
+//! critical = "block"
+//! [[mcp.tools]]
+//! name = "deploy_*"
+//! action = "hold"
 //!
 //! [gateway]                            # see llmtrail_gateway::config for every key
 //! on_log_failure = "block"
@@ -101,6 +106,8 @@ pub struct RawConfig {
     pub otlp: crate::otlp::RawOtlp,
     /// SIEM and webhook sinks (`[[export.sinks]]`).
     pub export: llmtrail_export::ExportConfig,
+    /// The MCP proxies (`llmtrail mcp wrap`, `llmtrail mcp proxy`).
+    pub mcp: llmtrail_mcp::RawMcp,
 }
 
 /// `[server]`
@@ -185,6 +192,8 @@ pub struct Config {
     pub otlp: crate::otlp::OtlpConfig,
     /// SIEM and webhook sinks.
     pub export: llmtrail_export::ExportConfig,
+    /// The MCP proxies' settings (validated).
+    pub mcp: llmtrail_mcp::RawMcp,
 }
 
 impl Config {
@@ -281,6 +290,17 @@ impl Config {
         raw.export
             .validate()
             .map_err(|e| ConfigError::Export(e.to_string()))?;
+        raw.mcp.validate().map_err(|e| match e {
+            llmtrail_mcp::config::ConfigError::Invalid { key, why } => ConfigError::Invalid {
+                key: match key {
+                    "max_message_bytes" => "mcp.max_message_bytes",
+                    "hold_timeout_ms" => "mcp.hold_timeout_ms",
+                    "url" => "mcp.url",
+                    _ => "mcp.tools",
+                },
+                why,
+            },
+        })?;
         let keys_dir = match raw.ledger.keys_dir {
             Some(dir) if !dir.as_os_str().is_empty() => dir,
             _ => raw.ledger.data_dir.join("keys"),
@@ -309,6 +329,7 @@ impl Config {
             detect: raw.detect,
             otlp,
             export: raw.export,
+            mcp: raw.mcp,
         })
     }
 

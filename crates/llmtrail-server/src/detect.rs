@@ -10,6 +10,8 @@
 //!   plus `detect.rule_files`; code detectors: exfiltration (with `detect.exfil_allow_domains`),
 //!   canaries (`detect.canaries`), invisible text. A response whose request was seen recently
 //!   is also compared with that request's system prompt (reproduced system prompts).
+//! - MCP tool catalogues (`tools/list` logged by the MCP proxies) are compared with the last
+//!   one seen for their server (`crate::catalogue`): a change is a rug-pull finding.
 //! - Findings are appended in one batch per scanned batch, through the same journal as
 //!   everything else (so they are linked to their events).
 
@@ -179,17 +181,20 @@ impl Detection {
         journal: Arc<dyn Journal>,
         runtime: tokio::runtime::Handle,
         queue: usize,
+        data_dir: &std::path::Path,
     ) -> Result<Arc<Detection>, DetectError> {
+        let mut catalogues = crate::catalogue::Catalogues::load(data_dir);
         let (tx, rx) = mpsc::sync_channel::<Vec<Event>>(queue.max(1));
         std::thread::Builder::new()
             .name("llmtrail-detect".into())
             .spawn(move || {
                 let mut systems = SystemPrompts::default();
                 for batch in rx {
-                    let findings: Vec<Event> = batch
+                    let mut findings: Vec<Event> = batch
                         .iter()
                         .flat_map(|e| scan_event(&engine, e, &mut systems))
                         .collect();
+                    findings.extend(batch.iter().filter_map(|e| catalogues.observe(e)));
                     if findings.is_empty() {
                         continue;
                     }

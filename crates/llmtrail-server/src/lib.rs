@@ -2,13 +2,17 @@
 //! (`/v1/traces`, `/v1/logs`), API tokens, and `serve`.
 
 pub mod api;
+pub mod approvals;
 pub mod auth;
+pub mod catalogue;
 pub mod config;
 pub mod detect;
 pub mod error;
 pub mod export;
+pub mod index_feed;
 pub mod links;
 pub mod otlp;
+pub mod query_api;
 pub mod serve;
 
 pub use config::Config;

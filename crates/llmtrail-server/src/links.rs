@@ -1,7 +1,8 @@
 //! Which events point at which: the answer to "what happened because of this request".
 //!
 //! An event points at another through `llm.response.request_id`, `tool.call.request_id`, the
-//! `tool.call` attribute `llmtrail.carried_by` (the request that carried the tool result),
+//! `tool.call` attributes `llmtrail.carried_by` (the request that carried the tool result) and
+//! `llmtrail.pending` (an MCP call's record made before it ran),
 //! `finding.event_id`, `alert.evidence` and an `audit` event's `target` when it is an event id
 //! (a redacted output, a raw read). The map is derived from the ledger: rebuilt from
 //! the events' metadata at startup and updated on every append ([`Indexed`] wraps the
@@ -28,14 +29,16 @@ pub fn references(event: &Event) -> Vec<Uuid> {
         Body::LlmResponse(r) => r.request_id.into_iter().collect(),
         Body::ToolCall(t) => {
             let mut out: Vec<Uuid> = t.request_id.into_iter().collect();
-            if let Some(carrier) = t
-                .attributes
-                .get("llmtrail.carried_by")
-                .and_then(|v| v.as_str())
-                .and_then(|s| Uuid::try_parse(s).ok())
-                && !out.contains(&carrier)
-            {
-                out.push(carrier);
+            for key in ["llmtrail.carried_by", "llmtrail.pending"] {
+                if let Some(other) = t
+                    .attributes
+                    .get(key)
+                    .and_then(|v| v.as_str())
+                    .and_then(|s| Uuid::try_parse(s).ok())
+                    && !out.contains(&other)
+                {
+                    out.push(other);
+                }
             }
             out
         }
@@ -112,7 +115,7 @@ impl Links {
 }
 
 /// The ledger as a journal that also keeps [`Links`] current and hands every appended event
-/// to detection and export.
+/// to detection, to the query index and to export.
 #[derive(Debug, Clone)]
 pub struct Indexed {
     /// The ledger.
@@ -123,6 +126,8 @@ pub struct Indexed {
     pub detection: Option<Arc<crate::detect::Detection>>,
     /// The export sinks, when configured.
     pub export: Option<Arc<llmtrail_export::Exporter>>,
+    /// The query index feed.
+    pub index: Option<Arc<crate::index_feed::IndexFeed>>,
 }
 
 impl Journal for Indexed {
@@ -132,6 +137,9 @@ impl Journal for Indexed {
             self.links.add(events);
             if let Some(d) = &self.detection {
                 d.submit(events);
+            }
+            if let Some(ix) = &self.index {
+                ix.submit(&receipts, events);
             }
             if let Some(x) = &self.export {
                 crate::export::submit(x, events, &receipts);

@@ -129,6 +129,19 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
     })??;
     let ledger = Arc::new(ledger);
     let links = Arc::new(links);
+    let index =
+        Arc::new(
+            crate::index_feed::open(&config.data_dir).map_err(|e| ServeError::Io {
+                what: "query index".into(),
+                source: std::io::Error::other(e),
+            })?,
+        );
+    let index_feed =
+        crate::index_feed::IndexFeed::start(Arc::clone(&index), Arc::clone(&ledger), 4096)
+            .map_err(|source| ServeError::Io {
+                what: "index thread".into(),
+                source,
+            })?;
     let wants_engine = config.detect.enabled || !config.gateway.policy.is_empty();
     let engine = if wants_engine {
         let cfg = config.detect.clone();
@@ -165,12 +178,14 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
                 links: Arc::clone(&links),
                 detection: None,
                 export: export.clone(),
+                index: Some(Arc::clone(&index_feed)),
             };
             Some(Detection::start(
                 Arc::clone(engine),
                 Arc::new(findings_journal),
                 tokio::runtime::Handle::current(),
                 config.detect.queue,
+                &config.data_dir,
             )?)
         }
         _ => None,
@@ -180,6 +195,7 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
         links: Arc::clone(&links),
         detection,
         export: export.clone(),
+        index: Some(index_feed),
     };
     let _ = export_alerts.set(Arc::new(journal.clone()));
     let (tokens, created) = Tokens::load_or_init(&config.data_dir)?;
@@ -218,6 +234,8 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
         gateway: gateway.clone(),
         tokens,
         max_body_bytes: config.max_body_bytes,
+        approvals: Arc::default(),
+        index,
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -48,6 +48,21 @@ impl Client {
         read(resp)
     }
 
+    /// GETs `path` with query parameters (encoded here).
+    pub fn get_query(&self, path: &str, params: &[(&str, String)]) -> anyhow::Result<Reply> {
+        let mut req = self.agent.get(self.url(path));
+        for (k, v) in params {
+            req = req.query(*k, v);
+        }
+        if let Some(t) = &self.token {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let resp = req
+            .call()
+            .with_context(|| format!("GET {}", self.url(path)))?;
+        read(resp)
+    }
+
     /// POSTs `body` with `content_type` to `path`.
     pub fn post(&self, path: &str, content_type: &str, body: &[u8]) -> anyhow::Result<Reply> {
         let mut req = self

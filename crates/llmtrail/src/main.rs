@@ -1,10 +1,12 @@
-//! The `llmtrail` binary: `serve`, `verify`, `ingest`, `keys`, `scan`, `rules`, `keygen`,
-//! `schema`.
+//! The `llmtrail` binary: `serve`, `verify`, `ingest`, `keys`, `mcp`, `search`, `reindex`, `scan`,
+//! `rules`, `keygen`, `schema`.
 
 mod client;
 mod ingest;
 mod keys_cmd;
+mod mcp_cmd;
 mod scan_cmd;
+mod search_cmd;
 mod verify_cmd;
 
 use std::net::SocketAddr;
@@ -94,6 +96,20 @@ enum Command {
     /// Manage the gateway's virtual keys (works while serve runs).
     #[command(subcommand)]
     Keys(keys_cmd::KeysCommand),
+    /// Search events, traces and statistics through a running server's query API.
+    Search(Box<search_cmd::SearchArgs>),
+    /// Rebuild the query index from the ledger (with serve stopped).
+    Reindex {
+        /// Configuration file (llmtrail.toml).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Data directory (overrides ledger.data_dir).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// MCP proxies that log and police tool calls: `mcp wrap`, `mcp proxy`.
+    #[command(subcommand)]
+    Mcp(mcp_cmd::McpCommand),
     /// Generate a signing key and a master key into a directory.
     Keygen {
         /// Directory to write the keys to.
@@ -271,6 +287,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Scan(args) => Ok(ExitCode::from(scan_cmd::scan(&args)?)),
         Command::Rules(cmd) => Ok(ExitCode::from(scan_cmd::rules(&cmd)?)),
+        Command::Search(args) => Ok(ExitCode::from(search_cmd::search(&args)?)),
+        Command::Reindex { config, data_dir } => {
+            let config = load_config(config.as_ref(), data_dir)?;
+            let n = search_cmd::reindex(&config)?;
+            println!("indexed {n} events");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Mcp(cmd) => Ok(ExitCode::from(mcp_cmd::run(cmd)?)),
         Command::Keys(cmd) => {
             keys_cmd::run(cmd)?;
             Ok(ExitCode::SUCCESS)
