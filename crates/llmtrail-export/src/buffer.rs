@@ -251,7 +251,12 @@ impl DiskBuffer {
             let seg = scan(&path).map_err(io_err(&path))?;
             let len = fs::metadata(&path).map_err(io_err(&path))?.len();
             if len != seg.bytes {
-                tracing::warn!(path = %path.display(), kept = seg.bytes, cut = len - seg.bytes, "export buffer: torn frame cut off");
+                tracing::warn!(
+                    path = %path.display(),
+                    kept = seg.bytes,
+                    cut = len - seg.bytes,
+                    "export buffer: torn frame cut off"
+                );
                 let f = OpenOptions::new()
                     .write(true)
                     .open(&path)

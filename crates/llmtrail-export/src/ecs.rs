@@ -230,9 +230,11 @@ mod tests {
             let item = bulk_item("i", &rec);
             let lines: Vec<&str> = item.split('\n').collect();
             prop_assert_eq!(lines.len(), 2);
-            let doc: Value = serde_json::from_str(lines[1]).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let doc: Value = serde_json::from_str(lines[1])
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert_eq!(doc["user"]["name"].as_str(), Some(user.as_str()));
-            let action: Value = serde_json::from_str(lines[0]).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let action: Value = serde_json::from_str(lines[0])
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
             let id = rec.event.id.to_string();
             prop_assert_eq!(action["create"]["_id"].as_str(), Some(id.as_str()));
         }

@@ -2,9 +2,9 @@
 //! sink.
 //!
 //! ```text
-//! journal append ──submit()──▶ bounded channel ──▶ writer thread ──render──▶ DiskBuffer per sink
-//!   (never waits)                                                            │
-//!                                     delivery thread per sink ◀── read ─────┘
+//! journal append ─submit()─▶ bounded channel ─▶ writer thread ─render─▶ DiskBuffer per sink
+//!   (never waits)                                                       │
+//!                                 delivery thread per sink ◀── read ────┘
 //!                                     send ▶ ack (or back off and resend the same batch)
 //! ```
 //!
@@ -255,7 +255,11 @@ impl Exporter {
             let (renderer, transport) = build(&common, &sink_cfg)?;
             let pending = buffer.pending_records();
             if pending > 0 {
-                tracing::info!(sink = %common.name, pending, "export: resuming delivery of buffered records");
+                tracing::info!(
+                    sink = %common.name,
+                    pending,
+                    "export: resuming delivery of buffered records"
+                );
             }
             let caught_up_to = buffer.high_water().unwrap_or(u64::MAX);
             let sink = Arc::new(Sink {
@@ -404,7 +408,13 @@ impl Exporter {
             }
         }
         for s in self.stats() {
-            tracing::info!(sink = %s.name, delivered = s.delivered, pending = s.pending_records, dropped = s.dropped, "export sink stopped");
+            tracing::info!(
+                sink = %s.name,
+                delivered = s.delivered,
+                pending = s.pending_records,
+                dropped = s.dropped,
+                "export sink stopped"
+            );
         }
     }
 }
@@ -452,7 +462,12 @@ fn write_all(
         let dropped = match sink.buffer.push(&frames) {
             Ok(n) => n,
             Err(e) => {
-                tracing::error!(sink = %sink.name, error = %e, records = frames.len(), "export buffer write failed; records not exported");
+                tracing::error!(
+                    sink = %sink.name,
+                    error = %e,
+                    records = frames.len(),
+                    "export buffer write failed; records not exported"
+                );
                 sink.write_failed
                     .fetch_add(frames.len() as u64, Ordering::Relaxed);
                 frames.len() as u64
@@ -477,7 +492,12 @@ fn overflow(sink: &Sink, dropped: u64, hook: Option<&OverflowHook>) {
         Err(_) => false,
     };
     if due {
-        tracing::warn!(sink = %sink.name, dropped, total_dropped = sink.buffer.dropped(), "export buffer full; records dropped");
+        tracing::warn!(
+            sink = %sink.name,
+            dropped,
+            total_dropped = sink.buffer.dropped(),
+            "export buffer full; records dropped"
+        );
         if let Some(hook) = hook {
             hook(&sink.name, dropped);
         }
@@ -531,12 +551,20 @@ fn deliver(sink: &Sink, mut transport: Box<dyn Transport>, common: &Common, stop
             Ok(()) => {
                 let n = batch.records.len() as u64;
                 if let Err(e) = sink.buffer.ack(batch.end, n) {
-                    tracing::error!(sink = %sink.name, error = %e, "export position not saved; records may be sent again after a restart");
+                    tracing::error!(
+                        sink = %sink.name,
+                        error = %e,
+                        "export position not saved; records may be sent again after a restart"
+                    );
                 }
                 pos = batch.end;
                 sink.delivered.fetch_add(n, Ordering::Relaxed);
                 if attempts > 0 {
-                    tracing::info!(sink = %sink.name, after_attempts = attempts, "export delivery resumed");
+                    tracing::info!(
+                        sink = %sink.name,
+                        after_attempts = attempts,
+                        "export delivery resumed"
+                    );
                 }
                 attempts = 0;
                 backoff = initial;

@@ -96,7 +96,8 @@ mod tests {
             let line = render(&rec);
             let clean = !line.chars().any(|c| c.is_control() || c == '\u{2028}' || c == '\u{2029}');
             prop_assert!(clean);
-            let v: Value = serde_json::from_str(&line).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let v: Value = serde_json::from_str(&line)
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert_eq!(v["event"]["actor"]["user"].as_str(), Some(user.as_str()));
             prop_assert_eq!(v["index"].as_u64(), Some(2));
             prop_assert_eq!(v.as_object().map(serde_json::Map::len), Some(3));

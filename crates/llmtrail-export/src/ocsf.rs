@@ -72,7 +72,11 @@ fn metadata(event: &Event) -> Value {
     m.insert("version".into(), OCSF_VERSION.into());
     m.insert(
         "product".into(),
-        json!({"name": "llmtrail", "vendor_name": "llmtrail", "version": env!("CARGO_PKG_VERSION")}),
+        json!({
+            "name": "llmtrail",
+            "vendor_name": "llmtrail",
+            "version": env!("CARGO_PKG_VERSION"),
+        }),
     );
     m.insert("uid".into(), event.id.to_string().into());
     m.insert("log_name".into(), "ledger".into());
@@ -412,7 +416,8 @@ mod tests {
             let line = render(&rec);
             let clean = !line.chars().any(|c| c.is_control() || c == '\u{2028}' || c == '\u{2029}');
             prop_assert!(clean);
-            let v: Value = serde_json::from_str(&line).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let v: Value = serde_json::from_str(&line)
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert_eq!(v["actor"]["user"]["name"].as_str(), Some(user.as_str()));
             prop_assert_eq!(v["class_uid"].as_u64(), Some(6003));
             prop_assert_eq!(v["unmapped"]["ledger_index"].as_u64(), Some(2));

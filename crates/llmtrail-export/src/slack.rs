@@ -87,7 +87,9 @@ mod tests {
             !l.contains('<') && !l.contains('>') && !l.contains('\n'),
             "{l}"
         );
-        assert!(l.contains("&lt;!channel&gt; &lt;https://evil.example|click&gt; &amp; co\u{FFFD}[critical] forged"), "{l}");
+        let escaped =
+            "&lt;!channel&gt; &lt;https://evil.example|click&gt; &amp; co\u{FFFD}[critical] forged";
+        assert!(l.contains(escaped), "{l}");
         assert!(l.ends_with(&format!("ledger index 5 leaf {}", hex::encode([5u8; 32]))));
     }
 
@@ -103,7 +105,8 @@ mod tests {
         fn one_record_is_one_line(user in any::<String>()) {
             let l = line(&testdata::request(1, &user));
             prop_assert!(!l.contains('\n') && !l.contains('<') && !l.contains('>'));
-            let m: serde_json::Value = serde_json::from_str(&message(&[&l, &l])).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let m: serde_json::Value = serde_json::from_str(&message(&[&l, &l]))
+                .map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert_eq!(m["text"].as_str().map(|t| t.lines().count()), Some(2));
         }
     }

@@ -1,7 +1,8 @@
 //! RFC 5424 syslog messages, and their framing for TCP and TLS (RFC 6587 octet counting).
 //!
 //! ```text
-//! <PRI>1 TIMESTAMP HOSTNAME llmtrail PROCID MSGID [llmtrail@32473 index="N" leaf_hash="…" id="…" kind="…" user="…"] MSG
+//! <PRI>1 TIMESTAMP HOSTNAME llmtrail PROCID MSGID
+//!   [llmtrail@32473 index="N" leaf_hash="…" id="…" kind="…" user="…"] MSG
 //! ```
 //!
 //! - PRI is `facility * 8 + severity`; the severity follows the event (critical findings are

@@ -54,7 +54,8 @@ pub fn start(
             evidence: Vec::new(),
             by: Some("export".into()),
             reason: Some(format!(
-                "the disk buffer of sink {sink} reached buffer.max_bytes; {dropped} records were dropped by its when_full policy"
+                "the disk buffer of sink {sink} reached buffer.max_bytes; {dropped} records were \
+                 dropped by its when_full policy"
             )),
         });
         runtime.spawn(async move {
