@@ -5,7 +5,8 @@
 //! queue = 4096                     # batches between the pipeline and the buffer writer
 //!
 //! [[export.sinks]]
-//! type = "syslog"                  # syslog | file | webhook | splunk_hec | elasticsearch
+//! type = "syslog"                  # syslog | file | webhook | splunk_hec | elasticsearch |
+//!                                  # otlp_logs
 //! name = "siem"                    # default: <type>-<position>; names the buffer directory
 //! address = "127.0.0.1:5514"       # host:port
 //! protocol = "tcp"                 # udp | tcp | tls
@@ -43,6 +44,11 @@
 //! url = "https://es.example.com:9200"      # POST /_bulk, ECS documents
 //! index = "llmtrail-events"
 //! api_key_env = "ES_API_KEY"
+//!
+//! [[export.sinks]]
+//! type = "otlp_logs"               # OTLP/HTTP JSON: POST <endpoint>/v1/logs
+//! endpoint = "http://otel-collector:4318"
+//! # token_env = "OTLP_TOKEN"       # Authorization: Bearer <token>
 //! ```
 //!
 //! Every sink has its own disk buffer under `<data_dir>/export/<name>/` (see
@@ -91,6 +97,8 @@ pub enum SinkConfig {
     SplunkHec(SplunkHecSink),
     /// Elasticsearch or OpenSearch `_bulk` with ECS documents.
     Elasticsearch(ElasticsearchSink),
+    /// OTLP/HTTP logs (JSON encoding) to an OpenTelemetry collector.
+    OtlpLogs(OtlpLogsSink),
 }
 
 /// The record format of a sink.
@@ -408,6 +416,36 @@ pub struct ElasticsearchSink {
     pub retry: RetryConfig,
 }
 
+/// `type = "otlp_logs"`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtlpLogsSink {
+    /// Sink name; default `otlp_logs-<position>`.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Base URL of the collector; records go to `<endpoint>/v1/logs`.
+    pub endpoint: String,
+    /// Environment variable holding a bearer token (`Authorization: Bearer <token>`); none
+    /// when unset.
+    #[serde(default)]
+    pub token_env: Option<String>,
+    /// The resource's `service.name`.
+    #[serde(default = "default_source")]
+    pub service_name: String,
+    /// Time for one request, in milliseconds.
+    #[serde(default = "default_timeout")]
+    pub timeout_ms: u64,
+    /// Most records per request.
+    #[serde(default = "default_batch")]
+    pub batch: usize,
+    /// Disk buffer.
+    #[serde(default)]
+    pub buffer: BufferConfig,
+    /// Retry timing.
+    #[serde(default)]
+    pub retry: RetryConfig,
+}
+
 /// A configuration error, naming the sink and key.
 #[derive(Debug, thiserror::Error)]
 #[error("export.sinks[{position}] ({name}): `{key}` {why}")]
@@ -445,6 +483,7 @@ impl SinkConfig {
             SinkConfig::Webhook(_) => "webhook",
             SinkConfig::SplunkHec(_) => "splunk_hec",
             SinkConfig::Elasticsearch(_) => "elasticsearch",
+            SinkConfig::OtlpLogs(_) => "otlp_logs",
         }
     }
 
@@ -459,6 +498,7 @@ impl SinkConfig {
             SinkConfig::Webhook(s) => (&s.name, s.format, s.buffer, s.retry, s.batch),
             SinkConfig::SplunkHec(s) => (&s.name, s.format, s.buffer, s.retry, s.batch),
             SinkConfig::Elasticsearch(s) => (&s.name, Format::Json, s.buffer, s.retry, s.batch),
+            SinkConfig::OtlpLogs(s) => (&s.name, Format::Json, s.buffer, s.retry, s.batch),
         };
         let name = name
             .clone()
@@ -562,6 +602,16 @@ impl SinkConfig {
                     && std::env::var_os(var).is_none()
                 {
                     return Err(err("api_key_env", "names a variable that is not set"));
+                }
+            }
+            SinkConfig::OtlpLogs(s) => {
+                if !(s.endpoint.starts_with("http://") || s.endpoint.starts_with("https://")) {
+                    return Err(err("endpoint", "must start with http:// or https://"));
+                }
+                if let Some(var) = &s.token_env
+                    && std::env::var_os(var).is_none()
+                {
+                    return Err(err("token_env", "names a variable that is not set"));
                 }
             }
         }

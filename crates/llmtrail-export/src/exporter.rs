@@ -41,10 +41,10 @@ use std::time::{Duration, Instant};
 use crate::buffer::{BufferError, DiskBuffer};
 use crate::config::{Common, ConfigError, ExportConfig, Format, SinkConfig};
 use crate::transport::{
-    BulkTransport, FileTransport, HecTransport, SendError, SyslogTransport, Transport,
-    WebhookTransport,
+    BulkTransport, FileTransport, HecTransport, OtlpTransport, SendError, SyslogTransport,
+    Transport, WebhookTransport,
 };
-use crate::{Record, cef, ecs, json, ocsf, slack, syslog};
+use crate::{Record, cef, ecs, json, ocsf, otlp, slack, syslog};
 
 /// Errors starting the exporter.
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +87,7 @@ enum Renderer {
     Bulk {
         index: String,
     },
+    OtlpLog,
 }
 
 fn line(format: Format, record: &Record) -> String {
@@ -113,6 +114,7 @@ impl Renderer {
                 ecs::hec_event(fields, record, payload).into_bytes()
             }
             Renderer::Bulk { index } => ecs::bulk_item(index, record).into_bytes(),
+            Renderer::OtlpLog => otlp::log_record(record).into_bytes(),
         }
     }
 }
@@ -230,6 +232,7 @@ fn build(
             },
             Box::new(BulkTransport::new(e)),
         ),
+        SinkConfig::OtlpLogs(o) => (Renderer::OtlpLog, Box::new(OtlpTransport::new(o))),
     })
 }
 

@@ -10,7 +10,7 @@
 //! - Sinks ([`config::SinkConfig`], one closed enum tagged by `type`): `syslog` over UDP, TCP
 //!   or TLS; `file` (rotating); `webhook` (JSON batches signed with HMAC-SHA256, or a
 //!   Slack-compatible message, see [`slack`]); `splunk_hec` (with indexer acknowledgement);
-//!   `elasticsearch` (`_bulk` of [`ecs`] documents).
+//!   `elasticsearch` (`_bulk` of [`ecs`] documents); `otlp_logs` (OTLP/HTTP JSON, [`otlp`]).
 //! - Delivery is at least once through a disk buffer per sink ([`buffer`]), with retries and
 //!   exponential backoff; the pipeline never waits on a sink ([`exporter`]).
 
@@ -21,6 +21,7 @@ pub mod ecs;
 pub mod exporter;
 pub mod json;
 pub mod ocsf;
+pub mod otlp;
 pub mod record;
 pub mod slack;
 pub mod syslog;

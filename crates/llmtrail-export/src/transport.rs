@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{
-    ElasticsearchSink, Protocol, SplunkHecSink, SyslogSink, WebhookSink, host_port,
+    ElasticsearchSink, OtlpLogsSink, Protocol, SplunkHecSink, SyslogSink, WebhookSink, host_port,
 };
 use crate::syslog;
 
@@ -654,6 +654,76 @@ impl Transport for BulkTransport {
     }
 }
 
+/// OTLP/HTTP logs in the JSON encoding. A 2xx answer delivers the batch (records the collector
+/// reports in `partialSuccess` are logged, not resent: OTLP says they are not retryable);
+/// 429, 502, 503 and 504 retry; other answers are errors and retry too, since a collector
+/// that refuses every request is misconfigured, not refusing one record.
+pub struct OtlpTransport {
+    agent: ureq::Agent,
+    url: String,
+    token: Option<String>,
+    service_name: String,
+}
+
+impl std::fmt::Debug for OtlpTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OtlpTransport")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OtlpTransport {
+    /// Builds the transport; the token is read from `token_env` now.
+    #[must_use]
+    pub fn new(cfg: &OtlpLogsSink) -> OtlpTransport {
+        OtlpTransport {
+            agent: http_agent(cfg.timeout_ms),
+            url: format!("{}/v1/logs", cfg.endpoint.trim_end_matches('/')),
+            token: cfg.token_env.as_ref().and_then(|v| std::env::var(v).ok()),
+            service_name: cfg.service_name.clone(),
+        }
+    }
+}
+
+impl Transport for OtlpTransport {
+    fn send(&mut self, batch: &[Vec<u8>]) -> Result<(), SendError> {
+        let body = crate::otlp::request(&self.service_name, batch);
+        let mut req = self
+            .agent
+            .post(&self.url)
+            .header("content-type", "application/json");
+        if let Some(token) = &self.token {
+            req = req.header("authorization", format!("Bearer {token}"));
+        }
+        let mut resp = req
+            .send(&body[..])
+            .map_err(|e| SendError::Http(e.to_string()))?;
+        let status = resp.status().as_u16();
+        if !(200..300).contains(&status) {
+            return Err(SendError::Http(format!("status {status}")));
+        }
+        if let Ok(answer) = read_body(&mut resp) {
+            let rejected = answer["partialSuccess"]["rejectedLogRecords"]
+                .as_u64()
+                .or_else(|| {
+                    answer["partialSuccess"]["rejectedLogRecords"]
+                        .as_str()?
+                        .parse()
+                        .ok()
+                })
+                .unwrap_or(0);
+            if rejected > 0 {
+                tracing::warn!(
+                    rejected,
+                    "the OTLP collector rejected log records; not resent"
+                );
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, reason = "tests fail loudly by design")]
 mod tests {
@@ -863,6 +933,34 @@ mod tests {
                 .to_ascii_lowercase()
                 .contains("content-type: application/x-ndjson")
         );
+    }
+
+    #[test]
+    fn otlp_logs_post_an_export_request_that_decodes() {
+        let (url, server) = http_server(2, |n, path| {
+            assert_eq!(path, "/v1/logs");
+            if n == 0 {
+                (200, r#"{"partialSuccess":{}}"#.into())
+            } else {
+                (503, "{}".into())
+            }
+        });
+        let cfg: OtlpLogsSink = toml::from_str(&format!("endpoint = \"{url}/\"")).unwrap();
+        let mut t = OtlpTransport::new(&cfg);
+        t.token = Some("tok".into());
+        let rec = crate::otlp::log_record(&crate::testdata::request(6, "u")).into_bytes();
+        t.send(std::slice::from_ref(&rec)).unwrap();
+        assert!(t.send(&[rec]).is_err(), "503 is retried");
+        let seen = server.join().unwrap();
+        assert!(
+            seen[0]
+                .1
+                .to_ascii_lowercase()
+                .contains("authorization: bearer tok")
+        );
+        let d = llmtrail_otlp::json::logs(seen[0].2.as_bytes()).unwrap();
+        assert_eq!(d.items.len(), 1);
+        assert_eq!(d.items[0].1.attributes["llmtrail.ledger.index"], 6);
     }
 
     #[test]
