@@ -210,6 +210,32 @@ fn tls_config(cfg: &SyslogSink) -> Result<Arc<rustls::ClientConfig>, SendError> 
     Ok(Arc::new(config))
 }
 
+/// Reads what the TLS receiver sent without blocking (the socket is non-blocking); true when
+/// it closed the connection.
+fn tls_closed(s: &mut rustls::StreamOwned<rustls::ClientConnection, TcpStream>) -> bool {
+    let mut plain = [0u8; 512];
+    loop {
+        match s.conn.read_tls(&mut s.sock) {
+            Ok(0) => return true,
+            Ok(_) => {
+                if s.conn.process_new_packets().is_err() {
+                    return true;
+                }
+                loop {
+                    match io::Read::read(&mut s.conn.reader(), &mut plain) {
+                        Ok(0) => return true,
+                        Ok(_) => {}
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        Err(_) => return true,
+                    }
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+            Err(_) => return true,
+        }
+    }
+}
+
 impl SyslogTransport {
     /// Builds the transport (nothing is connected yet).
     ///
@@ -279,17 +305,28 @@ impl SyslogTransport {
     }
 
     /// Tells whether the receiver closed the connection (a read would return EOF now).
-    fn peer_closed(stream: &TcpStream) -> bool {
-        if stream.set_nonblocking(true).is_err() {
+    ///
+    /// Plain TCP: a peek that sees EOF. TLS: the receiver may have sent records (session
+    /// tickets, a close_notify alert) that would hide the EOF from a peek, so whatever is
+    /// readable is handed to rustls first; a close_notify, an EOF or a TLS error means closed.
+    /// Syslog receivers send no application data, and any that arrives is discarded.
+    fn peer_closed(stream: &mut Stream) -> bool {
+        let tcp = stream.tcp();
+        if tcp.set_nonblocking(true).is_err() {
             return true;
         }
-        let mut b = [0u8; 1];
-        let closed = match stream.peek(&mut b) {
-            Ok(0) => true,
-            Ok(_) => false,
-            Err(e) => e.kind() != io::ErrorKind::WouldBlock,
+        let closed = match stream {
+            Stream::Plain(tcp) => {
+                let mut b = [0u8; 1];
+                match tcp.peek(&mut b) {
+                    Ok(0) => true,
+                    Ok(_) => false,
+                    Err(e) => e.kind() != io::ErrorKind::WouldBlock,
+                }
+            }
+            Stream::Tls(s) => tls_closed(s),
         };
-        let _ = stream.set_nonblocking(false);
+        let _ = stream.tcp().set_nonblocking(false);
         closed
     }
 
@@ -298,8 +335,8 @@ impl SyslogTransport {
         for record in batch {
             syslog::push_octet_counted(&mut out, record);
         }
-        if let Some(s) = &self.stream
-            && Self::peer_closed(s.tcp())
+        if let Some(s) = self.stream.as_mut()
+            && Self::peer_closed(s)
         {
             self.stream = None;
         }
@@ -310,7 +347,7 @@ impl SyslogTransport {
             return Ok(());
         };
         let written = stream.write_all(&out);
-        let closed = Self::peer_closed(stream.tcp());
+        let closed = Self::peer_closed(stream);
         if written.is_err() || closed {
             if let Some(s) = self.stream.take() {
                 let _ = s.tcp().shutdown(Shutdown::Both);

@@ -666,6 +666,29 @@ fn events_reach_rsyslog_over_tls_as_json_and_cef() {
         assert_eq!(j["event"]["id"], id.as_str());
         assert_eq!(j["event"]["actor"]["user"], user);
     }
+
+    // The receiver restarts: the connections it closed are noticed (its TLS records read and
+    // the close seen), so the next events go over new connections and none is lost.
+    drop(rsyslog);
+    let rsyslog = Rsyslog::start_with(&bin, &tmp.path().join("rsyslog-2"), port, Some(&certs));
+    std::thread::sleep(Duration::from_millis(300));
+    let after: Vec<_> = (0..5)
+        .map(|n| {
+            post(
+                &server,
+                &request(&format!("after-{n}"), "after the restart"),
+            )
+        })
+        .collect();
+    rsyslog.wait_for("both formats of the events after the restart", |got| {
+        let cef = cef_by_index(got);
+        after.iter().all(|(_, i, _)| cef.contains_key(i))
+            && got
+                .iter()
+                .filter(|m| m["msg"].as_str().unwrap().starts_with('{'))
+                .count()
+                >= after.len()
+    });
     server.stop();
 }
 
