@@ -472,6 +472,24 @@ fn events_reach_rsyslog_as_cef_with_index_and_leaf_hash_after_an_outage() {
     let stored = server.get(&format!("/api/v1/events/{id}")).json();
     assert_eq!(stored["index"].as_u64(), Some(*index));
     assert_eq!(stored["leaf_hash"].as_str(), Some(leaf_hash.as_str()));
+
+    // The receiver restarts while serve runs: the closed connection is noticed and the next
+    // events arrive over a new one.
+    drop(rsyslog);
+    let rsyslog = Rsyslog::start(&bin, &tmp.path().join("rsyslog-2"), port);
+    std::thread::sleep(Duration::from_millis(300));
+    let after: Vec<_> = (0..5)
+        .map(|n| {
+            post(
+                &server,
+                &request(&format!("after-{n}"), "after the restart"),
+            )
+        })
+        .collect();
+    rsyslog.wait_for("the events after the restart", |got| {
+        let by = cef_by_index(got);
+        after.iter().all(|(_, i, _)| by.contains_key(i))
+    });
     server.stop();
 }
 
