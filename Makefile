@@ -1,7 +1,7 @@
 # llmtrail — build, test and lint entry points. `make test` is what CI runs.
 CARGO ?= cargo
 
-.PHONY: all build release test lint audit fmt bench schema venv eval
+.PHONY: all build release test lint audit fmt bench schema venv eval rsyslog
 
 # The official provider SDKs for the interop tests live in a venv of the project's own.
 PYTHON ?= python3
@@ -18,13 +18,24 @@ release:
 
 # Everything the tests need is built or installed here; nothing is assumed on the machine
 # beyond the Rust toolchain.
-test: venv
+test: venv rsyslog
 	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace --lib --bins --tests
 	$(CARGO) test --workspace --doc
 	$(CARGO) check --workspace --benches
 
 venv: $(VENV)/.installed
+
+# The export tests send to a real rsyslogd (Debian's rsyslog, rsyslog-openssl for TLS, openssl
+# to make test certificates). Installed when missing and
+# possible (root with apt-get); otherwise those tests print why and skip.
+rsyslog:
+	@if [ -x /usr/sbin/rsyslogd ] && command -v openssl >/dev/null 2>&1 \
+		&& ls /usr/lib/*/rsyslog/lmnsd_ossl.so >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends rsyslog rsyslog-openssl openssl >/dev/null) \
+		|| echo "rsyslog could not be installed; the export tests will skip"; \
+	else echo "rsyslogd missing and not installable here (needs root and apt-get); the export tests will skip"; fi
 
 $(VENV)/.installed: $(INTEROP_REQUIREMENTS)
 	$(PYTHON) -m venv $(VENV)

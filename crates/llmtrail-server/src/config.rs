@@ -32,6 +32,11 @@
 //! max_body_bytes = 10485760            # as sent and once decompressed
 //! max_concurrent_requests = 16         # more wait up to 1 s, then 429
 //!
+//! [[export.sinks]]                     # see llmtrail_export::config for every key
+//! type = "syslog"
+//! address = "127.0.0.1:5514"
+//! protocol = "tcp"
+//! format = "cef"
 //! [mcp]                                # see llmtrail_mcp::config for every key
 //! critical = "block"
 //! [[mcp.tools]]
@@ -72,6 +77,9 @@ pub enum ConfigError {
     /// A `[gateway]` value is out of its allowed range (the message names the key).
     #[error("{0}")]
     Gateway(String),
+    /// An `[[export.sinks]]` value is invalid (the message names the sink and key).
+    #[error("{0}")]
+    Export(String),
     /// A value is out of its allowed range.
     #[error("config key `{key}`: {why}")]
     Invalid {
@@ -96,6 +104,8 @@ pub struct RawConfig {
     pub detect: crate::detect::RawDetect,
     /// The OTLP/HTTP receiver.
     pub otlp: crate::otlp::RawOtlp,
+    /// SIEM and webhook sinks (`[[export.sinks]]`).
+    pub export: llmtrail_export::ExportConfig,
     /// The MCP proxies (`llmtrail mcp wrap`, `llmtrail mcp proxy`).
     pub mcp: llmtrail_mcp::RawMcp,
 }
@@ -180,6 +190,8 @@ pub struct Config {
     pub detect: crate::detect::RawDetect,
     /// The OTLP/HTTP receiver.
     pub otlp: crate::otlp::OtlpConfig,
+    /// SIEM and webhook sinks.
+    pub export: llmtrail_export::ExportConfig,
     /// The MCP proxies' settings (validated).
     pub mcp: llmtrail_mcp::RawMcp,
 }
@@ -269,6 +281,15 @@ impl Config {
             .otlp
             .validate()
             .map_err(|(key, why)| ConfigError::Invalid { key, why })?;
+        if raw.export.queue == 0 || raw.export.queue > 1_000_000 {
+            return Err(ConfigError::Invalid {
+                key: "export.queue",
+                why: "must be between 1 and 1000000".into(),
+            });
+        }
+        raw.export
+            .validate()
+            .map_err(|e| ConfigError::Export(e.to_string()))?;
         raw.mcp.validate().map_err(|e| match e {
             llmtrail_mcp::config::ConfigError::Invalid { key, why } => ConfigError::Invalid {
                 key: match key {
@@ -307,6 +328,7 @@ impl Config {
             gateway,
             detect: raw.detect,
             otlp,
+            export: raw.export,
             mcp: raw.mcp,
         })
     }
@@ -359,6 +381,34 @@ mod tests {
         let raw = Config::parse_raw("[server]\nlisten = \"nowhere\"\n").unwrap();
         let err = Config::validate(raw).unwrap_err().to_string();
         assert!(err.contains("server.listen"), "{err}");
+    }
+
+    #[test]
+    fn export_sinks_are_read_and_checked() {
+        let raw = Config::parse_raw(
+            "[[export.sinks]]\ntype = \"syslog\"\naddress = \"127.0.0.1:5514\"\nprotocol = \"tcp\"\nformat = \"cef\"\n",
+        )
+        .unwrap();
+        let c = Config::validate(raw).unwrap();
+        assert_eq!(c.export.sinks.len(), 1);
+        assert!(
+            Config::validate(RawConfig::default())
+                .unwrap()
+                .export
+                .sinks
+                .is_empty()
+        );
+        let raw = Config::parse_raw("[[export.sinks]]\ntype = \"syslog\"\naddress = \"nowhere\"\n")
+            .unwrap();
+        let err = Config::validate(raw).unwrap_err().to_string();
+        assert!(
+            err.contains("export.sinks[0]") && err.contains("address"),
+            "{err}"
+        );
+        let err =
+            Config::parse_raw("[[export.sinks]]\ntype = \"file\"\npath = \"x\"\nfromat = 1\n")
+                .unwrap_err();
+        assert!(err.contains("fromat"), "{err}");
     }
 
     #[test]

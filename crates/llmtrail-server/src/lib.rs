@@ -8,6 +8,7 @@ pub mod catalogue;
 pub mod config;
 pub mod detect;
 pub mod error;
+pub mod export;
 pub mod index_feed;
 pub mod links;
 pub mod otlp;

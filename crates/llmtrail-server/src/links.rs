@@ -115,7 +115,7 @@ impl Links {
 }
 
 /// The ledger as a journal that also keeps [`Links`] current and hands every appended event
-/// to detection and to the query index.
+/// to detection, to the query index and to export.
 #[derive(Debug, Clone)]
 pub struct Indexed {
     /// The ledger.
@@ -124,6 +124,8 @@ pub struct Indexed {
     pub links: Arc<Links>,
     /// The detection stage, when enabled.
     pub detection: Option<Arc<crate::detect::Detection>>,
+    /// The export sinks, when configured.
+    pub export: Option<Arc<llmtrail_export::Exporter>>,
     /// The query index feed.
     pub index: Option<Arc<crate::index_feed::IndexFeed>>,
 }
@@ -138,6 +140,9 @@ impl Journal for Indexed {
             }
             if let Some(ix) = &self.index {
                 ix.submit(&receipts, events);
+            }
+            if let Some(x) = &self.export {
+                crate::export::submit(x, events, &receipts);
             }
             Ok(receipts)
         })

@@ -1,7 +1,7 @@
 //! `serve`: open the data directory (creating keys and the first admin token on a first start),
 //! open the ledger, listen (API, gateway and OTLP receiver on one HTTP/1.1 listener, plus an
-//! OTLP-only listener when `otlp.listen` is set), and shut down cleanly on SIGINT or SIGTERM
-//! with a final checkpoint.
+//! OTLP-only listener when `otlp.listen` is set), start the `[export]` sinks, and shut down
+//! cleanly on SIGINT or SIGTERM with a final checkpoint.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -40,6 +40,9 @@ pub enum ServeError {
     /// Detection could not start (a rule file is invalid).
     #[error(transparent)]
     Detect(#[from] crate::detect::DetectError),
+    /// An export sink could not start (names the sink).
+    #[error(transparent)]
+    Export(#[from] llmtrail_export::ExportError),
     /// The gateway could not start (its virtual key store is unreadable).
     #[error(transparent)]
     Gateway(llmtrail_gateway::vkeys::VkeyError),
@@ -156,12 +159,29 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
     } else {
         None
     };
+    let export_alerts = crate::export::AlertJournal::default();
+    let export = crate::export::start(
+        &config.export,
+        &config.data_dir,
+        Arc::clone(&export_alerts),
+        tokio::runtime::Handle::current(),
+    )?;
+    if let Some(x) = &export {
+        let (x, l) = (Arc::clone(x), Arc::clone(&ledger));
+        tokio::task::spawn_blocking(move || crate::export::catch_up(&x, &l))
+            .await
+            .map_err(|e| ServeError::Io {
+                what: "startup".into(),
+                source: std::io::Error::other(e),
+            })??;
+    }
     let detection = match &engine {
         Some(engine) if config.detect.enabled => {
             let findings_journal = Indexed {
                 ledger: Arc::clone(&ledger),
                 links: Arc::clone(&links),
                 detection: None,
+                export: export.clone(),
                 index: Some(Arc::clone(&index_feed)),
             };
             Some(Detection::start(
@@ -178,8 +198,10 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
         ledger: Arc::clone(&ledger),
         links: Arc::clone(&links),
         detection,
+        export: export.clone(),
         index: Some(index_feed),
     };
+    let _ = export_alerts.set(Arc::new(journal.clone()));
     let (tokens, created) = Tokens::load_or_init(&config.data_dir)?;
     if let Some(path) = created {
         tracing::warn!(path = %path.display(), "created the first admin token");
@@ -268,6 +290,11 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
         task.close(gw.recorder()).await;
     }
     ledger.shutdown().await?;
+    if let Some(export) = export {
+        // Everything appended is now in the sinks' disk buffers; what is undelivered is sent
+        // after the next start.
+        let _ = tokio::task::spawn_blocking(move || export.close(Duration::from_secs(2))).await;
+    }
     Ok(())
 }
 
