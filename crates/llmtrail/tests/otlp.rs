@@ -262,6 +262,8 @@ fn bad_otlp_input_is_refused_and_loses_nothing_valid() {
         "{msg}"
     );
     assert!(!msg.contains("twelve"), "values are never quoted");
+    // (Before the read below: an admin's read is itself appended as an audit event.)
+    assert_eq!(server.size(), 2, "one span: its request and response");
     let stored = server.get(&format!("/api/v1/events/{}", good_request_id()));
     assert_eq!(stored.status, 200, "{}", stored.body);
     let event = &stored.json()["event"];
@@ -270,7 +272,6 @@ fn bad_otlp_input_is_refused_and_loses_nothing_valid() {
         "hi"
     );
     assert_eq!(event["actor"]["agent"], "svc");
-    assert_eq!(server.size(), 2, "one span: its request and response");
 
     // The OTLP-only listener serves the OTLP routes and nothing else.
     let (r, _) = post(&format!("{otlp}/v1/logs"), &json, b"{}");
