@@ -48,11 +48,19 @@ impl Client {
         read(resp)
     }
 
-    /// GETs `path` with query parameters (encoded here).
-    pub fn get_query(&self, path: &str, params: &[(&str, String)]) -> anyhow::Result<Reply> {
+    /// GETs `path` with query parameters (encoded here) and, for raw reads, a reason.
+    pub fn get_query(
+        &self,
+        path: &str,
+        params: &[(&str, String)],
+        reason: Option<&str>,
+    ) -> anyhow::Result<Reply> {
         let mut req = self.agent.get(self.url(path));
         for (k, v) in params {
             req = req.query(*k, v);
+        }
+        if let Some(r) = reason {
+            req = req.header("x-llmtrail-reason", r);
         }
         if let Some(t) = &self.token {
             req = req.header("authorization", format!("Bearer {t}"));

@@ -18,6 +18,9 @@ pub struct SearchArgs {
     /// API token.
     #[arg(long, env = "LLMTRAIL_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// Why raw content is read (forensic tokens need one; it is recorded in the ledger).
+    #[arg(long)]
+    reason: Option<String>,
     /// Output: `text` (one line per event) or `json` (the API's answer).
     #[arg(long, default_value = "text")]
     format: String,
@@ -186,7 +189,7 @@ pub fn search(a: &SearchArgs) -> anyhow::Result<u8> {
         (None, None) => "/api/v1/events".into(),
     };
     let client = crate::client::Client::new(&a.url, a.token.clone());
-    let reply = client.get_query(&path, &params)?;
+    let reply = client.get_query(&path, &params, a.reason.as_deref())?;
     if reply.status != 200 {
         bail!("GET {path}: HTTP {}: {}", reply.status, reply.body.trim());
     }

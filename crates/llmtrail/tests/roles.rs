@@ -237,6 +237,29 @@ fn each_role_sees_exactly_what_it_may() {
         std::thread::sleep(Duration::from_millis(50));
     }
 
+    // The command line passes a reason too.
+    let (code, out, err) = common::run_with_env(
+        &[
+            "search",
+            "list",
+            "--url",
+            &server.url,
+            "--format",
+            "json",
+            "--reason",
+            "IR-2291 follow-up",
+        ],
+        &[("LLMTRAIL_TOKEN", &forensic)],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(EMAIL), "{out}");
+    let (code, _, err) = common::run_with_env(
+        &["search", "list", "--url", &server.url],
+        &[("LLMTRAIL_TOKEN", &forensic)],
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("reason_required"), "{err}");
+
     // Approvals are not for viewers or ingest tokens to decide or list.
     assert_eq!(get(&server, &viewer, "/api/v1/approvals", None).status, 403);
     assert_eq!(get(&server, &ingest, "/api/v1/approvals", None).status, 403);
