@@ -133,6 +133,37 @@ impl Index {
         Ok(max.map_or(0, |m| u64::try_from(m + 1).unwrap_or(0)))
     }
 
+    /// The ledger indexes at or above `low` that the index holds, and how many rows it holds
+    /// in all.
+    ///
+    /// # Errors
+    /// [`IndexError`] on a SQLite failure.
+    pub fn present_from(
+        &self,
+        low: u64,
+    ) -> Result<(std::collections::HashSet<u64>, u64), IndexError> {
+        let conn = self
+            .reader
+            .lock()
+            .map_err(|_| IndexError::Invalid("lock".into()))?;
+        let total: i64 = conn
+            .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
+            .map_err(sql("count"))?;
+        let mut stmt = conn
+            .prepare("SELECT idx FROM events WHERE idx >= ?1")
+            .map_err(sql("prepare holes"))?;
+        let rows = stmt
+            .query_map([i64::try_from(low).unwrap_or(i64::MAX)], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map_err(sql("holes"))?;
+        let mut set = std::collections::HashSet::new();
+        for r in rows {
+            set.insert(u64::try_from(r.map_err(sql("hole row"))?).unwrap_or(0));
+        }
+        Ok((set, u64::try_from(total).unwrap_or(0)))
+    }
+
     /// Adds rows in one transaction; a row whose index is already there is skipped (a
     /// replay after a restart adds nothing twice).
     ///

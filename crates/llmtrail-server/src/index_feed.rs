@@ -1,13 +1,14 @@
 //! Feeding the query index (`llmtrail_index`) from the pipeline.
 //!
 //! Contract:
-//! - After each successful append the events and their ledger indexes are queued (bounded,
-//!   never blocking the append). One thread writes them in transactions of whatever has
+//! - After each successful append the events and their ledger indexes are queued, never
+//!   blocking the append; the queue holds at most [`MAX_QUEUED_EVENTS`] events (a bound on
+//!   memory whatever the batch sizes). One thread writes them in transactions of whatever has
 //!   queued up.
-//! - Nothing is lost when the queue is full or `serve` stops: the index knows the ledger
-//!   index it has reached, and whenever a batch starts past it (and at startup) the thread
-//!   first reads the missing records from the ledger. Rows are keyed by ledger index, so a
-//!   record seen twice is kept once.
+//! - Nothing is lost when the queue is full or `serve` stops: skipped records are read back
+//!   from the ledger when the writer is idle (and at startup, records past the last indexed
+//!   one, and any hole below it). Rows are keyed by ledger index, so a record seen twice is
+//!   kept once.
 //! - The index file is `<data-dir>/index/events.sqlite`; `llmtrail reindex` rebuilds it.
 //! - The index yields space to the ledger: while the file system holding it has less than
 //!   [`MIN_FREE_BYTES`] free, nothing is written (the ledger is the record; the index catches
@@ -15,8 +16,9 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
+use std::time::Duration;
 
 use llmtrail_core::Event;
 use llmtrail_index::{Index, IndexError, Row};
@@ -87,10 +89,51 @@ fn room(dir: &Path) -> bool {
     }
 }
 
+/// The most events waiting in the queue; more are skipped and read back from the ledger.
+pub const MAX_QUEUED_EVENTS: usize = 16_384;
+
+/// Reads back from the ledger the records at or above `low` that the index lacks.
+///
+/// # Errors
+/// [`IndexError`] when the ledger cannot be read or SQLite fails.
+pub fn fill_holes(index: &Index, ledger: &Ledger, low: u64) -> Result<u64, IndexError> {
+    let (present, _) = index.present_from(low)?;
+    let size = ledger.size();
+    let mut missing = Vec::new();
+    ledger
+        .scan_metadata(&mut |i, e| {
+            if i >= low && i < size && !present.contains(&i) {
+                missing.push((i, e.id));
+            }
+        })
+        .map_err(|e| IndexError::Invalid(format!("reading the ledger: {e}")))?;
+    let mut rows = Vec::with_capacity(2048);
+    let mut n = 0u64;
+    for (i, id) in missing {
+        if let Some(stored) = ledger
+            .get(&id)
+            .map_err(|e| IndexError::Invalid(format!("reading event {id}: {e}")))?
+        {
+            rows.push(Row::of(i, &stored.event));
+        }
+        if rows.len() == 2048 {
+            index.add(&rows)?;
+            n += rows.len() as u64;
+            rows.clear();
+        }
+    }
+    n += rows.len() as u64;
+    index.add(&rows)?;
+    Ok(n)
+}
+
 /// The running feed.
 #[derive(Debug)]
 pub struct IndexFeed {
     tx: mpsc::SyncSender<Vec<(u64, Event)>>,
+    queued: Arc<AtomicUsize>,
+    /// Lowest ledger index skipped since the last fill (`u64::MAX`: none).
+    low: Arc<AtomicU64>,
     skipped: AtomicU64,
 }
 
@@ -107,26 +150,52 @@ impl IndexFeed {
         dir: PathBuf,
     ) -> std::io::Result<Arc<IndexFeed>> {
         let (tx, rx) = mpsc::sync_channel::<Vec<(u64, Event)>>(queue.max(1));
+        let queued = Arc::new(AtomicUsize::new(0));
+        let low = Arc::new(AtomicU64::new(u64::MAX));
+        let (queued_w, low_w) = (Arc::clone(&queued), Arc::clone(&low));
         std::thread::Builder::new()
             .name("llmtrail-index".into())
             .spawn(move || {
-                let report = |r: Result<u64, IndexError>| {
-                    if let Err(e) = r {
-                        tracing::error!(error = %e, "index catch-up failed");
-                    }
+                let report = |what: &str, r: Result<u64, IndexError>| match r {
+                    Ok(n) if n > 0 => tracing::info!(records = n, what, "index caught up"),
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, what, "index catch-up failed"),
                 };
-                match index.next_index() {
-                    Ok(next) => {
-                        let to = ledger.size();
-                        if next < to {
-                            tracing::info!(from = next, to, "indexing the ledger");
+                match (index.next_index(), index.present_from(u64::MAX)) {
+                    (Ok(next), Ok((_, count))) => {
+                        report("tail", catch_up(&index, &ledger, next, ledger.size()));
+                        if count < next {
+                            report("holes", fill_holes(&index, &ledger, 0));
                         }
-                        report(catch_up(&index, &ledger, next, to));
                     }
-                    Err(e) => tracing::error!(error = %e, "index unreadable"),
+                    (Err(e), _) | (_, Err(e)) => tracing::error!(error = %e, "index unreadable"),
                 }
                 let mut paused = false;
-                while let Ok(first) = rx.recv() {
+                loop {
+                    let first = match rx.recv_timeout(Duration::from_secs(1)) {
+                        Ok(b) => b,
+                        Err(mpsc::RecvTimeoutError::Timeout) => {
+                            // Idle: read back what was skipped.
+                            let from = low_w.swap(u64::MAX, Ordering::Relaxed);
+                            if from != u64::MAX {
+                                if room(&dir) {
+                                    report("skipped", fill_holes(&index, &ledger, from));
+                                } else {
+                                    low_w.fetch_min(from, Ordering::Relaxed);
+                                }
+                            }
+                            continue;
+                        }
+                        Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                    };
+                    let mut batch = first;
+                    while batch.len() < 4096 {
+                        match rx.try_recv() {
+                            Ok(more) => batch.extend(more),
+                            Err(_) => break,
+                        }
+                    }
+                    queued_w.fetch_sub(batch.len(), Ordering::Relaxed);
                     if !room(&dir) {
                         if !paused {
                             tracing::warn!(
@@ -135,33 +204,26 @@ impl IndexFeed {
                             );
                             paused = true;
                         }
-                        // Dropped here, read back from the ledger when there is room.
-                        while rx.try_recv().is_ok() {}
+                        // Read back from the ledger once there is room.
+                        if let Some(min) = batch.iter().map(|(i, _)| *i).min() {
+                            low_w.fetch_min(min, Ordering::Relaxed);
+                        }
                         continue;
                     }
                     paused = false;
-                    let mut batch = first;
-                    while batch.len() < 4096 {
-                        match rx.try_recv() {
-                            Ok(more) => batch.extend(more),
-                            Err(_) => break,
-                        }
-                    }
-                    batch.sort_by_key(|(i, _)| *i);
-                    let start = batch.first().map_or(0, |(i, _)| *i);
-                    if let Ok(next) = index.next_index()
-                        && next < start
-                    {
-                        report(catch_up(&index, &ledger, next, start.min(ledger.size())));
-                    }
                     let rows: Vec<Row> = batch.iter().map(|(i, e)| Row::of(*i, e)).collect();
                     if let Err(e) = index.add(&rows) {
                         tracing::error!(error = %e, rows = rows.len(), "index write failed");
+                        if let Some(min) = batch.iter().map(|(i, _)| *i).min() {
+                            low_w.fetch_min(min, Ordering::Relaxed);
+                        }
                     }
                 }
             })?;
         Ok(Arc::new(IndexFeed {
             tx,
+            queued,
+            low,
             skipped: AtomicU64::new(0),
         }))
     }
@@ -176,10 +238,14 @@ impl IndexFeed {
         if batch.is_empty() {
             return;
         }
-        let n = batch.len() as u64;
-        if self.tx.try_send(batch).is_err() {
-            // The thread reads these from the ledger when it sees the gap.
-            self.skipped.fetch_add(n, Ordering::Relaxed);
+        let n = batch.len();
+        let first = batch.iter().map(|(i, _)| *i).min().unwrap_or(0);
+        let full = self.queued.fetch_add(n, Ordering::Relaxed) + n > MAX_QUEUED_EVENTS;
+        if full || self.tx.try_send(batch).is_err() {
+            // The writer reads these back from the ledger when it is idle.
+            self.queued.fetch_sub(n, Ordering::Relaxed);
+            self.low.fetch_min(first, Ordering::Relaxed);
+            self.skipped.fetch_add(n as u64, Ordering::Relaxed);
         }
     }
 }
