@@ -59,6 +59,15 @@ pub fn catch_up(index: &Index, ledger: &Ledger, from: u64, to: u64) -> Result<u6
             }
         })
         .map_err(|e| IndexError::Invalid(format!("reading the ledger: {e}")))?;
+    add_from_ledger(index, ledger, ids)
+}
+
+/// Reads the records `(index, id)` from the ledger and adds them, in transactions of 2,048.
+fn add_from_ledger(
+    index: &Index,
+    ledger: &Ledger,
+    ids: Vec<(u64, uuid::Uuid)>,
+) -> Result<u64, IndexError> {
     let mut rows = Vec::with_capacity(2048);
     let mut n = 0u64;
     for (i, id) in ids {
@@ -107,24 +116,7 @@ pub fn fill_holes(index: &Index, ledger: &Ledger, low: u64) -> Result<u64, Index
             }
         })
         .map_err(|e| IndexError::Invalid(format!("reading the ledger: {e}")))?;
-    let mut rows = Vec::with_capacity(2048);
-    let mut n = 0u64;
-    for (i, id) in missing {
-        if let Some(stored) = ledger
-            .get(&id)
-            .map_err(|e| IndexError::Invalid(format!("reading event {id}: {e}")))?
-        {
-            rows.push(Row::of(i, &stored.event));
-        }
-        if rows.len() == 2048 {
-            index.add(&rows)?;
-            n += rows.len() as u64;
-            rows.clear();
-        }
-    }
-    n += rows.len() as u64;
-    index.add(&rows)?;
-    Ok(n)
+    add_from_ledger(index, ledger, missing)
 }
 
 /// The running feed.
