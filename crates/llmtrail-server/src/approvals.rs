@@ -68,6 +68,17 @@ impl Approvals {
     }
 }
 
+/// Locks the holds (a poisoned lock is a 500).
+fn holds(state: &AppState) -> Result<std::sync::MutexGuard<'_, HashMap<Uuid, Hold>>, ApiError> {
+    state.approvals.holds.lock().map_err(|_| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "approvals lock poisoned",
+        )
+    })
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Register {
@@ -148,13 +159,7 @@ pub(crate) async fn register(
     if !known {
         return Err(ApiError::not_found("held event"));
     }
-    let mut holds = state.approvals.holds.lock().map_err(|_| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "approvals lock poisoned",
-        )
-    })?;
+    let mut holds = holds(&state)?;
     Approvals::prune(&mut holds);
     if holds.len() >= MAX_HOLDS {
         return Err(ApiError::new(
@@ -191,13 +196,7 @@ pub(crate) async fn list(
     if !p.approves() {
         return Err(crate::views::forbidden(&p, "list held calls"));
     }
-    let mut holds = state.approvals.holds.lock().map_err(|_| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "approvals lock poisoned",
-        )
-    })?;
+    let mut holds = holds(&state)?;
     Approvals::prune(&mut holds);
     let mut items: Vec<(Uuid, Value)> = holds
         .iter()
@@ -221,13 +220,7 @@ pub(crate) async fn get(
         .parse()
         .map_err(|_| ApiError::bad_request("invalid_id", "approval id must be a UUID"))?;
     let mut rx = {
-        let holds = state.approvals.holds.lock().map_err(|_| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "approvals lock poisoned",
-            )
-        })?;
+        let holds = holds(&state)?;
         let h = holds
             .get(&id)
             .ok_or_else(|| ApiError::not_found("approval"))?;
@@ -237,13 +230,7 @@ pub(crate) async fn get(
     if *rx.borrow() == HoldState::Pending && !wait.is_zero() {
         let _ = tokio::time::timeout(wait, rx.changed()).await;
     }
-    let holds = state.approvals.holds.lock().map_err(|_| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "approvals lock poisoned",
-        )
-    })?;
+    let holds = holds(&state)?;
     let h = holds
         .get(&id)
         .ok_or_else(|| ApiError::not_found("approval"))?;
@@ -281,13 +268,7 @@ pub(crate) async fn decide(
         return Err(crate::views::forbidden(&who, "decide held calls"));
     }
     let (tool, rule) = {
-        let holds = state.approvals.holds.lock().map_err(|_| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "approvals lock poisoned",
-            )
-        })?;
+        let holds = holds(&state)?;
         let h = holds
             .get(&id)
             .ok_or_else(|| ApiError::not_found("approval"))?;
@@ -324,13 +305,7 @@ pub(crate) async fn decide(
     Journal::append(&state.journal, std::slice::from_ref(&ev))
         .await
         .map_err(|e| ApiError::from_ledger(&e))?;
-    let holds = state.approvals.holds.lock().map_err(|_| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "approvals lock poisoned",
-        )
-    })?;
+    let holds = holds(&state)?;
     let h = holds
         .get(&id)
         .ok_or_else(|| ApiError::not_found("approval"))?;

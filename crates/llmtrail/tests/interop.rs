@@ -15,20 +15,8 @@ mod common;
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::{Server, run, write_config};
+use common::{Server, python, run, write_config};
 use llmtrail_mock_upstream::MockUpstream;
-
-fn python() -> PathBuf {
-    if let Ok(p) = std::env::var("LLMTRAIL_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
-    assert!(
-        venv.exists(),
-        "no Python with the provider SDKs: run `make venv` (make test does) or set LLMTRAIL_PYTHON"
-    );
-    venv
-}
 
 fn script(name: &str, server: &Server, env: &[(&str, &str)]) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop");

@@ -19,20 +19,8 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use common::{Server, bin, write_config};
+use common::{Server, bin, python, write_config};
 use serde_json::{Value, json};
-
-fn python() -> PathBuf {
-    if let Ok(p) = std::env::var("LLMTRAIL_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
-    assert!(
-        venv.exists(),
-        "no Python with the MCP SDK: run `make venv` (make test does) or set LLMTRAIL_PYTHON"
-    );
-    venv
-}
 
 fn interop_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop")

@@ -18,20 +18,8 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::{Reply, Server, agent, write_config};
+use common::{Reply, Server, agent, python, write_config};
 use llmtrail_core::{SpanId, Trace, TraceId};
-
-fn python() -> PathBuf {
-    if let Ok(p) = std::env::var("LLMTRAIL_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
-    assert!(
-        venv.exists(),
-        "no Python with the OpenTelemetry SDK: run `make venv` (make test does) or set LLMTRAIL_PYTHON"
-    );
-    venv
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -10,6 +10,19 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The Python with the interop SDKs: `LLMTRAIL_PYTHON`, else the venv `make test` builds.
+pub fn python() -> PathBuf {
+    if let Ok(p) = std::env::var("LLMTRAIL_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
+    assert!(
+        venv.exists(),
+        "no Python with the interop SDKs: run `make venv` (make test does) or set LLMTRAIL_PYTHON"
+    );
+    venv
+}
+
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_llmtrail")
 }
