@@ -61,6 +61,10 @@ pub struct AppState {
     pub index: Arc<llmtrail_index::Index>,
     /// Key of the analysts' pseudonyms (`crate::views`).
     pub pseudonym_key: [u8; 32],
+    /// Whether this router is served over TLS (`[server] tls_cert`/`tls_key`): cookies it
+    /// sets must then be `Secure`. Each request on a TLS connection also carries the
+    /// `crate::tls::Tls` extension.
+    pub tls: bool,
 }
 
 /// Builds the router.

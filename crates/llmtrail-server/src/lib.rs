@@ -14,6 +14,7 @@ pub mod links;
 pub mod otlp;
 pub mod query_api;
 pub mod serve;
+pub mod tls;
 pub mod views;
 
 pub use config::Config;

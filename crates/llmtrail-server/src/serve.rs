@@ -46,6 +46,9 @@ pub enum ServeError {
     /// The gateway could not start (its virtual key store is unreadable).
     #[error(transparent)]
     Gateway(llmtrail_gateway::vkeys::VkeyError),
+    /// The listener's TLS certificate or key is unusable (names the file).
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     /// The data directory or the listener failed.
     #[error("{what}: {source}")]
     Io {
@@ -116,6 +119,14 @@ pub fn open_ledger(config: &Config) -> Result<Ledger, ServeError> {
 /// # Errors
 /// [`ServeError`] when startup fails; a clean shutdown returns `Ok`.
 pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
+    // Before anything is opened: a bad certificate or key is a configuration error.
+    let tls = match &config.tls {
+        Some(files) => Some(tokio_rustls::TlsAcceptor::from(crate::tls::server_config(
+            &files.cert,
+            &files.key,
+        )?)),
+        None => None,
+    };
     let cfg = config.clone();
     let (ledger, links) = tokio::task::spawn_blocking(move || {
         let ledger = open_ledger(&cfg)?;
@@ -246,6 +257,7 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
                 source,
             }
         })?,
+        tls: tls.is_some(),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -280,11 +292,11 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
     match otlp_listener {
         Some(l) => {
             tokio::join!(
-                serve_connections(listener, app, &config),
-                serve_connections(l, otlp::standalone(otlp_state), &config),
+                serve_connections(listener, app, &config, tls),
+                serve_connections(l, otlp::standalone(otlp_state), &config, None),
             );
         }
-        None => serve_connections(listener, app, &config).await,
+        None => serve_connections(listener, app, &config, tls).await,
     }
     if let (Some(gw), Some(task)) = (gateway, recorder) {
         task.close(gw.recorder()).await;
@@ -298,8 +310,15 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
     Ok(())
 }
 
-/// Accepts connections until a shutdown signal, then waits for open ones to finish.
-async fn serve_connections(listener: tokio::net::TcpListener, app: axum::Router, config: &Config) {
+/// Accepts connections until a shutdown signal, then waits for open ones to finish. With `tls`,
+/// each connection first completes a TLS handshake (on its own task, within the header read
+/// timeout) and its requests carry the [`crate::tls::Tls`] extension.
+async fn serve_connections(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    config: &Config,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
     let graceful = GracefulShutdown::new();
     let mut builder = http1::Builder::new();
     builder
@@ -324,8 +343,12 @@ async fn serve_connections(listener: tokio::net::TcpListener, app: axum::Router,
                 let _ = stream.set_nodelay(true);
                 let app = app.clone();
                 let limit = config.max_header_bytes;
+                let secure = tls.is_some();
                 let service = hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
                     req.extensions_mut().insert(PeerAddr(peer));
+                    if secure {
+                        req.extensions_mut().insert(crate::tls::Tls);
+                    }
                     let app = app.clone();
                     async move {
                         if head_len(&req) > limit {
@@ -334,10 +357,36 @@ async fn serve_connections(listener: tokio::net::TcpListener, app: axum::Router,
                         app.oneshot(req).await
                     }
                 });
-                let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                });
+                match &tls {
+                    None => {
+                        let conn =
+                            graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+                        tokio::spawn(async move {
+                            let _ = conn.await;
+                        });
+                    }
+                    Some(acceptor) => {
+                        let accept = acceptor.accept(stream);
+                        let watcher = graceful.watcher();
+                        let builder = builder.clone();
+                        let handshake_timeout = config.header_read_timeout;
+                        tokio::spawn(async move {
+                            let stream = match tokio::time::timeout(handshake_timeout, accept).await {
+                                Ok(Ok(s)) => s,
+                                Ok(Err(e)) => {
+                                    tracing::debug!(peer = %peer, error = %e, "TLS handshake failed");
+                                    return;
+                                }
+                                Err(_) => {
+                                    tracing::debug!(peer = %peer, "TLS handshake timed out");
+                                    return;
+                                }
+                            };
+                            let conn = builder.serve_connection(TokioIo::new(stream), service);
+                            let _ = watcher.watch(conn).await;
+                        });
+                    }
+                }
             }
             () = &mut shutdown => break,
         }

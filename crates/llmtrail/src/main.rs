@@ -196,9 +196,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .enable_all()
                 .build()?;
             let data_dir = config.data_dir.clone();
+            let scheme = if config.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
             runtime.block_on(llmtrail_server::serve::run(config, |addr| {
                 println!(
-                    "llmtrail listening on http://{addr} (data in {})",
+                    "llmtrail listening on {scheme}://{addr} (data in {})",
                     data_dir.display()
                 );
                 let admin = data_dir.join(llmtrail_server::auth::ADMIN_TOKEN_FILE);
