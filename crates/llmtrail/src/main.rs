@@ -1,7 +1,8 @@
-//! The `llmtrail` binary: `serve`, `verify`, `ingest`, `keys`, `mcp`, `search`, `reindex`, `scan`,
-//! `rules`, `keygen`, `schema`.
+//! The `llmtrail` binary: `serve`, `demo`, `verify`, `ingest`, `keys`, `mcp`, `search`, `reindex`,
+//! `scan`, `rules`, `keygen`, `schema`.
 
 mod client;
+mod demo_cmd;
 mod ingest;
 mod keys_cmd;
 mod mcp_cmd;
@@ -48,6 +49,8 @@ enum Command {
         #[arg(long)]
         listen: Option<SocketAddr>,
     },
+    /// Serve with a built-in mock LLM and a day of replayed traffic (offline first look).
+    Demo(demo_cmd::DemoArgs),
     /// Verify a ledger offline, or a running server against a kept checkpoint.
     Verify {
         /// Data directory to verify.
@@ -211,6 +214,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     println!("admin token: {}", admin.display());
                 }
             }))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo(args) => {
+            demo_cmd::run(&args)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify {
