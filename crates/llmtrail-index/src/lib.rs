@@ -370,6 +370,17 @@ mod rollup_identity {
                     until: Some(at(T0 + 3 * h + 10, 0)),
                     ..Filter::default()
                 },
+                // Ranges that hold every event (answered as all time).
+                Filter {
+                    since: Some(at(T0 - 10 * h, 0)),
+                    until: Some(at(T0 + 4 * 86_400, 0)),
+                    ..Filter::default()
+                },
+                Filter {
+                    since: Some(at(T0 - 1, 0)),
+                    limit: Some(2),
+                    ..Filter::default()
+                },
                 Filter {
                     user: Some("u-2".into()),
                     since: Some(at(T0 + 4 * h + 17, 3)),

@@ -214,9 +214,13 @@ impl Index {
             // A range that holds every event answers as all time does (a dashboard's "last
             // 30 days" on younger data), and the all-time rollups answer that at once.
             let (first, last) = self.read(|c| {
-                c.query_row("SELECT min(time_ns), max(time_ns) FROM events", [], |r| {
-                    Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?))
-                })
+                // Two subqueries: SQLite reads a lone min() or max() off the index, but
+                // scans the table for both in one SELECT.
+                c.query_row(
+                    "SELECT (SELECT min(time_ns) FROM events), (SELECT max(time_ns) FROM events)",
+                    [],
+                    |r| Ok((r.get::<_, Option<i64>>(0)?, r.get::<_, Option<i64>>(1)?)),
+                )
                 .map_err(|source| IndexError::Sqlite {
                     what: "time bounds",
                     source,

@@ -23,7 +23,7 @@
 //! not change an answer. The unit test `rollups_answer_as_the_rows_do` checks the identity on a
 //! random data set.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use rusqlite::{Transaction, params};
 
@@ -113,15 +113,15 @@ struct FlagAgg {
 }
 
 /// What a batch of new rows adds to the rollups, summed in memory so that each key is written
-/// once per transaction.
+/// once per transaction, in key order (B-tree maps: neighbouring keys land on the same pages).
 #[derive(Default)]
 pub(crate) struct Delta {
-    hours: HashMap<i64, HourAgg>,
-    prompts: HashMap<(i64, String, Option<String>), PromptAgg>,
-    prompt_totals: HashMap<String, PromptAgg>,
-    tools: HashMap<(i64, String, Option<String>), ToolAgg>,
-    users: HashMap<(i64, String), UserAgg>,
-    flagged: HashMap<String, FlagAgg>,
+    hours: BTreeMap<i64, HourAgg>,
+    prompts: BTreeMap<(i64, String, Option<String>), PromptAgg>,
+    prompt_totals: BTreeMap<String, PromptAgg>,
+    tools: BTreeMap<(i64, String, Option<String>), ToolAgg>,
+    users: BTreeMap<(i64, String), UserAgg>,
+    flagged: BTreeMap<String, FlagAgg>,
 }
 
 impl Delta {
@@ -326,7 +326,7 @@ impl Delta {
     }
 }
 
-fn bump<K>(entry: std::collections::hash_map::Entry<'_, K, PromptAgg>, r: &Row) {
+fn bump<K: Ord>(entry: std::collections::btree_map::Entry<'_, K, PromptAgg>, r: &Row) {
     let p = entry.or_insert_with(|| PromptAgg {
         n: 0,
         max_id: r.id.clone(),
