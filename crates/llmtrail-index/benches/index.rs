@@ -1,5 +1,5 @@
 //! Index benchmark: builds an index of N synthetic events (default 1,000,000: requests,
-//! responses, tool calls and findings from 200 users over 30 days, with prompt text drawn
+//! responses, tool calls and findings from 200 users over 5.8 days, with prompt text drawn
 //! from a small vocabulary) and times ingestion and the API's queries.
 //!
 //!     cargo bench -p llmtrail-index --bench index             # N = 1,000,000

@@ -74,8 +74,21 @@ impl Index {
             .execute_batch(
                 "PRAGMA journal_mode = WAL;
                  PRAGMA synchronous = NORMAL;
-                 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-                 CREATE TABLE IF NOT EXISTS events (
+                 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);",
+            )
+            .map_err(sql("create meta"))?;
+        // The version first: a file of another version is left as it is.
+        let found: Option<i64> = writer
+            .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
+                r.get(0)
+            })
+            .ok();
+        if let Some(v) = found.filter(|v| *v != SCHEMA_VERSION) {
+            return Err(IndexError::Version { found: v });
+        }
+        writer
+            .execute_batch(
+                "CREATE TABLE IF NOT EXISTS events (
                     idx INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, time_ns INTEGER NOT NULL,
                     kind TEXT NOT NULL, user TEXT, role TEXT, department TEXT, session TEXT,
                     agent TEXT, source_ip TEXT, model TEXT, provider TEXT, tool TEXT,
@@ -99,22 +112,13 @@ impl Index {
         writer
             .execute_batch(rollup::SCHEMA)
             .map_err(sql("create rollups"))?;
-        let found: Option<i64> = writer
-            .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
-                r.get(0)
-            })
-            .ok();
-        match found {
-            None => {
-                writer
-                    .execute(
-                        "INSERT INTO meta (key, value) VALUES ('schema', ?1)",
-                        [SCHEMA_VERSION],
-                    )
-                    .map_err(sql("write schema version"))?;
-            }
-            Some(v) if v != SCHEMA_VERSION => return Err(IndexError::Version { found: v }),
-            Some(_) => {}
+        if found.is_none() {
+            writer
+                .execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema', ?1)",
+                    [SCHEMA_VERSION],
+                )
+                .map_err(sql("write schema version"))?;
         }
         let reader = Connection::open_with_flags(
             path,
