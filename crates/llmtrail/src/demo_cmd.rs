@@ -136,6 +136,16 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
                 _ => Err(anyhow!("serve stopped before it was listening")),
             };
         };
+        // Listening on every address: the URL to print and to replay to is the loopback one.
+        let addr = match addr.ip() {
+            std::net::IpAddr::V4(ip) if ip.is_unspecified() => {
+                SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, addr.port()))
+            }
+            std::net::IpAddr::V6(ip) if ip.is_unspecified() => {
+                SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, addr.port()))
+            }
+            _ => addr,
+        };
         let dir = data_dir.clone();
         let viewer = tokio::task::spawn_blocking(move || populate(addr, &dir))
             .await
