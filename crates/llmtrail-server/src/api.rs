@@ -61,6 +61,10 @@ pub struct AppState {
     pub index: Arc<llmtrail_index::Index>,
     /// Key of the analysts' pseudonyms (`crate::views`).
     pub pseudonym_key: [u8; 32],
+    /// Dashboard sessions (`crate::session`).
+    pub sessions: Arc<crate::session::Sessions>,
+    /// Whether the listener serves TLS (the session cookie is then `Secure`).
+    pub tls: bool,
 }
 
 /// Builds the router.
@@ -85,6 +89,14 @@ pub fn router(state: AppState) -> Router {
         )
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     let public = Router::new()
+        .route("/", get(crate::dashboard::index))
+        .route("/index.html", get(crate::dashboard::index))
+        .route("/ui/app.js", get(crate::dashboard::app_js))
+        .route("/ui/app.css", get(crate::dashboard::app_css))
+        .route(
+            "/api/v1/session",
+            post(crate::dashboard::login).delete(crate::dashboard::logout),
+        )
         .route("/api/v1/health", get(health))
         .route("/api/v1/checkpoint", get(get_checkpoint))
         .route("/api/v1/public-key", get(get_public_key))
@@ -101,17 +113,44 @@ pub fn router(state: AppState) -> Router {
             .route("/v1/messages", post(gw_messages));
     }
     app.fallback(|| async { ApiError::not_found("route") })
+        .layer(middleware::from_fn(crate::dashboard::security_headers))
         .with_state(state)
 }
 
 async fn require_token(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let token = req
+    let bearer = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
-    match token.and_then(|t| state.tokens.authenticate(t)) {
+    let principal = match bearer {
+        Some(t) => state.tokens.authenticate(t),
+        None => {
+            // The dashboard's session cookie; a change made with it must carry the CSRF header.
+            let by_cookie = crate::session::cookie_value(req.headers())
+                .and_then(|id| state.sessions.token_of(&id))
+                .and_then(|h| state.tokens.authenticate_hash(&h));
+            let safe = matches!(*req.method(), http::Method::GET | http::Method::HEAD);
+            let marked = req
+                .headers()
+                .get(crate::session::CSRF_HEADER)
+                .is_some_and(|v| v.as_bytes() == b"1");
+            if by_cookie.is_some() && !safe && !marked {
+                return ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "csrf_header_required",
+                    format!(
+                        "a change made with the session cookie needs the {} header",
+                        crate::session::CSRF_HEADER
+                    ),
+                )
+                .into_response();
+            }
+            by_cookie
+        }
+    };
+    match principal {
         Some(p) => {
             let mut req = req;
             req.extensions_mut().insert(p);

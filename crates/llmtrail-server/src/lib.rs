@@ -6,6 +6,7 @@ pub mod approvals;
 pub mod auth;
 pub mod catalogue;
 pub mod config;
+pub mod dashboard;
 pub mod detect;
 pub mod error;
 pub mod export;
@@ -14,6 +15,7 @@ pub mod links;
 pub mod otlp;
 pub mod query_api;
 pub mod serve;
+pub mod session;
 pub mod views;
 
 pub use config::Config;

@@ -246,6 +246,8 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
                 source,
             }
         })?,
+        sessions: Arc::default(),
+        tls: false,
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
