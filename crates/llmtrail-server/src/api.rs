@@ -65,6 +65,12 @@ pub struct AppState {
     pub sessions: Arc<crate::session::Sessions>,
     /// Whether the listener serves TLS (the session cookie is then `Secure`).
     pub tls: bool,
+    /// Prometheus metrics (`GET /metrics`).
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// The export sinks, for their figures in the metrics.
+    pub export: Option<Arc<llmtrail_export::Exporter>>,
+    /// Whether `GET /metrics` needs a token.
+    pub metrics_require_token: bool,
 }
 
 /// Builds the router.
@@ -97,6 +103,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/session",
             post(crate::dashboard::login).delete(crate::dashboard::logout),
         )
+        .route("/metrics", get(metrics))
         .route("/api/v1/health", get(health))
         .route("/api/v1/checkpoint", get(get_checkpoint))
         .route("/api/v1/public-key", get(get_public_key))
@@ -163,6 +170,55 @@ async fn require_token(State(state): State<AppState>, req: Request, next: Next) 
 /// `GET /api/v1/token`: who the token is (name and role).
 async fn whoami(axum::Extension(p): axum::Extension<Principal>) -> Response {
     axum::Json(json!({"name": p.name, "role": p.role})).into_response()
+}
+
+/// `GET /metrics`: Prometheus text exposition (`crate::metrics`).
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if state.metrics_require_token {
+        let p = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(|t| state.tokens.authenticate(t.trim()));
+        match p {
+            None => return ApiError::unauthorized().into_response(),
+            Some(p) if !p.reads() => {
+                return crate::views::forbidden(&p, "read metrics").into_response();
+            }
+            Some(_) => {}
+        }
+    }
+    let cp = state.ledger.latest_checkpoint();
+    let ledger = crate::metrics::LedgerFigures {
+        records: state.ledger.size(),
+        checkpoint_size: cp.as_ref().map(|c| c.size),
+        checkpoint_age_seconds: cp.as_ref().map(|c| state.metrics.checkpoint_age(c.size)),
+    };
+    let sinks: Vec<crate::metrics::SinkFigures> = state
+        .export
+        .as_ref()
+        .map(|x| {
+            x.stats()
+                .into_iter()
+                .map(|s| crate::metrics::SinkFigures {
+                    name: s.name,
+                    queued: s.pending_records,
+                    last_delivered_index: s.last_delivered_index,
+                    delivered: s.delivered,
+                    dropped: s.dropped,
+                    failures: s.failures,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(&ledger, &sinks),
+    )
+        .into_response()
 }
 
 async fn health(State(state): State<AppState>) -> Response {

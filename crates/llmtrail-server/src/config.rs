@@ -10,6 +10,7 @@
 //! max_body_bytes = 10485760           # API request bodies
 //! max_header_bytes = 65536            # request line and headers (431 beyond)
 //! header_read_timeout_ms = 30000      # time a client gets to send its headers
+//! metrics_require_token = true        # GET /metrics needs a token of a role that reads
 //!
 //! [ledger]
 //! data_dir = "./llmtrail-data"
@@ -122,6 +123,8 @@ pub struct RawServer {
     pub max_header_bytes: usize,
     /// Time a client gets to send its request head, in milliseconds.
     pub header_read_timeout_ms: u64,
+    /// Whether `GET /metrics` needs a token (any role that reads).
+    pub metrics_require_token: bool,
 }
 
 impl Default for RawServer {
@@ -131,6 +134,7 @@ impl Default for RawServer {
             max_body_bytes: 10 * 1024 * 1024,
             max_header_bytes: 64 * 1024,
             header_read_timeout_ms: 30_000,
+            metrics_require_token: true,
         }
     }
 }
@@ -174,6 +178,8 @@ pub struct Config {
     pub max_header_bytes: usize,
     /// Time to send the request head.
     pub header_read_timeout: Duration,
+    /// Whether `GET /metrics` needs a token.
+    pub metrics_require_token: bool,
     /// Data directory.
     pub data_dir: PathBuf,
     /// Keys directory.
@@ -320,6 +326,7 @@ impl Config {
             max_body_bytes: raw.server.max_body_bytes,
             max_header_bytes: raw.server.max_header_bytes,
             header_read_timeout: Duration::from_millis(raw.server.header_read_timeout_ms),
+            metrics_require_token: raw.server.metrics_require_token,
             data_dir: raw.ledger.data_dir,
             keys_dir,
             origin,

@@ -12,6 +12,7 @@ pub mod error;
 pub mod export;
 pub mod index_feed;
 pub mod links;
+pub mod metrics;
 pub mod otlp;
 pub mod query_api;
 pub mod serve;

@@ -128,6 +128,8 @@ pub struct Indexed {
     pub export: Option<Arc<llmtrail_export::Exporter>>,
     /// The query index feed.
     pub index: Option<Arc<crate::index_feed::IndexFeed>>,
+    /// Prometheus metrics.
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl Journal for Indexed {
@@ -135,6 +137,9 @@ impl Journal for Indexed {
         Box::pin(async move {
             let receipts = self.ledger.append(events).await?;
             self.links.add(events);
+            if let Some(m) = &self.metrics {
+                m.observe(events);
+            }
             if let Some(d) = &self.detection {
                 d.submit(events);
             }

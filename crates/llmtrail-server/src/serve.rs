@@ -175,6 +175,7 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
                 source: std::io::Error::other(e),
             })??;
     }
+    let metrics = Arc::new(crate::metrics::Metrics::new());
     let detection = match &engine {
         Some(engine) if config.detect.enabled => {
             let findings_journal = Indexed {
@@ -183,6 +184,7 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
                 detection: None,
                 export: export.clone(),
                 index: Some(Arc::clone(&index_feed)),
+                metrics: Some(Arc::clone(&metrics)),
             };
             Some(Detection::start(
                 Arc::clone(engine),
@@ -200,6 +202,7 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
         detection,
         export: export.clone(),
         index: Some(index_feed),
+        metrics: Some(Arc::clone(&metrics)),
     };
     let _ = export_alerts.set(Arc::new(journal.clone()));
     let (tokens, created) = Tokens::load_or_init(&config.data_dir)?;
@@ -248,6 +251,9 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
         })?,
         sessions: Arc::default(),
         tls: false,
+        metrics,
+        export: export.clone(),
+        metrics_require_token: config.metrics_require_token,
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
