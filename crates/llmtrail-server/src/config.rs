@@ -33,6 +33,11 @@
 //! max_body_bytes = 10485760            # as sent and once decompressed
 //! max_concurrent_requests = 16         # more wait up to 1 s, then 429
 //!
+//! [sampling]                          # prompt content sampled per role (see crate::sampling)
+//! enabled = false
+//! keep_roles = ["admin", "developer", "finance"]
+//! rate = 0.2
+//!
 //! [[export.sinks]]                     # see llmtrail_export::config for every key
 //! type = "syslog"
 //! address = "127.0.0.1:5514"
@@ -109,6 +114,8 @@ pub struct RawConfig {
     pub export: llmtrail_export::ExportConfig,
     /// The MCP proxies (`llmtrail mcp wrap`, `llmtrail mcp proxy`).
     pub mcp: llmtrail_mcp::RawMcp,
+    /// Sampling of prompt content (off by default).
+    pub sampling: crate::sampling::RawSampling,
 }
 
 /// `[server]`
@@ -200,6 +207,8 @@ pub struct Config {
     pub export: llmtrail_export::ExportConfig,
     /// The MCP proxies' settings (validated).
     pub mcp: llmtrail_mcp::RawMcp,
+    /// Sampling of prompt content.
+    pub sampling: crate::sampling::RawSampling,
 }
 
 impl Config {
@@ -271,6 +280,21 @@ impl Config {
                 why: "must be between 1 and 1000000".into(),
             });
         }
+        raw.sampling
+            .validate()
+            .map_err(|why| ConfigError::Invalid {
+                key: "sampling",
+                why,
+            })?;
+        if raw.sampling.enabled && !raw.detect.enabled {
+            return Err(ConfigError::Invalid {
+                key: "sampling.enabled",
+                why:
+                    "sampling needs detection (detect.enabled = true): a prompt with a finding is \
+                      never sampled out"
+                        .into(),
+            });
+        }
         if raw.ledger.segment_bytes < 1024 * 1024 {
             return Err(ConfigError::Invalid {
                 key: "ledger.segment_bytes",
@@ -337,6 +361,7 @@ impl Config {
             otlp,
             export: raw.export,
             mcp: raw.mcp,
+            sampling: raw.sampling,
         })
     }
 

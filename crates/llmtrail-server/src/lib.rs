@@ -15,6 +15,7 @@ pub mod links;
 pub mod metrics;
 pub mod otlp;
 pub mod query_api;
+pub mod sampling;
 pub mod serve;
 pub mod session;
 pub mod views;

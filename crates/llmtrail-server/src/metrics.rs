@@ -13,6 +13,7 @@
 //! | `llmtrail_export_queue_records` | `sink` | records waiting in a sink's disk buffer |
 //! | `llmtrail_export_lag_records` | `sink` | ledger records not yet delivered to the sink |
 //! | `llmtrail_export_delivered_total`, `llmtrail_export_dropped_total`, `llmtrail_export_failures_total` | `sink` | since start |
+//! | `llmtrail_prompts_sampled_out_total` | | prompts stored without content by `[sampling]` |
 //! | `llmtrail_ledger_records` | | records in the ledger |
 //! | `llmtrail_checkpoint_size`, `llmtrail_checkpoint_age_seconds` | | latest signed checkpoint (its age counted from when this process first saw it: notes carry no time) |
 //!
@@ -130,6 +131,7 @@ pub struct Metrics {
     remembered: Mutex<Remembered>,
     /// Last figures seen per sink, to turn the exporter's totals into counter increments.
     sink_totals: Mutex<HashMap<String, (u64, u64, u64)>>,
+    sampled: Counter,
     /// Size of the latest checkpoint and when it was first seen.
     checkpoint_seen: Mutex<Option<(u64, Instant)>>,
 }
@@ -180,6 +182,7 @@ impl Metrics {
             remembered: Mutex::default(),
             sink_totals: Mutex::default(),
             checkpoint_seen: Mutex::default(),
+            sampled: Counter::default(),
             registry: Registry::default(),
         };
         registry.register("events", "Events appended to the ledger", m.events.clone());
@@ -241,6 +244,11 @@ impl Metrics {
             "checkpoint_age_seconds",
             "Seconds since the latest signed checkpoint",
             m.checkpoint_age.clone(),
+        );
+        registry.register(
+            "prompts_sampled_out",
+            "Prompts stored without their content by the sampling policy",
+            m.sampled.clone(),
         );
         Self { registry, ..m }
     }
@@ -327,6 +335,11 @@ impl Metrics {
                 Body::Audit(_) => {}
             }
         }
+    }
+
+    /// Counts prompts stored without their content by sampling.
+    pub fn sampled_out(&self, n: u64) {
+        self.sampled.inc_by(n);
     }
 
     /// Seconds since the checkpoint of `size` was first seen by this process (checkpoint notes

@@ -176,6 +176,20 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
             })??;
     }
     let metrics = Arc::new(crate::metrics::Metrics::new());
+    let sampler = match &engine {
+        Some(engine) if config.sampling.enabled => {
+            tracing::info!(
+                keep_roles = ?config.sampling.keep_roles,
+                rate = config.sampling.rate,
+                "prompt content sampling on"
+            );
+            Some(Arc::new(crate::sampling::Sampler::new(
+                config.sampling.clone(),
+                Arc::clone(engine),
+            )))
+        }
+        _ => None,
+    };
     let detection = match &engine {
         Some(engine) if config.detect.enabled => {
             let findings_journal = Indexed {
@@ -185,6 +199,7 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
                 export: export.clone(),
                 index: Some(Arc::clone(&index_feed)),
                 metrics: Some(Arc::clone(&metrics)),
+                sampler: None,
             };
             Some(Detection::start(
                 Arc::clone(engine),
@@ -203,6 +218,7 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
         export: export.clone(),
         index: Some(index_feed),
         metrics: Some(Arc::clone(&metrics)),
+        sampler,
     };
     let _ = export_alerts.set(Arc::new(journal.clone()));
     let (tokens, created) = Tokens::load_or_init(&config.data_dir)?;
