@@ -211,12 +211,22 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response 
                 .collect()
         })
         .unwrap_or_default();
+    let detection = state.journal.detection.as_ref().map(|d| {
+        use std::sync::atomic::Ordering::Relaxed;
+        let s = d.stats();
+        crate::metrics::DetectionFigures {
+            queued: s.queued.load(Relaxed),
+            deferred: s.deferred.load(Relaxed),
+            read_back: s.read_back.load(Relaxed),
+            unscanned: s.unscanned.load(Relaxed),
+        }
+    });
     (
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.metrics.render(&ledger, &sinks),
+        state.metrics.render(&ledger, &sinks, detection.as_ref()),
     )
         .into_response()
 }

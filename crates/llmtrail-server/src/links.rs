@@ -176,7 +176,7 @@ impl Indexed {
             m.observe(stored);
         }
         if let Some(d) = &self.detection {
-            d.submit(scanned);
+            d.submit(scanned, receipts);
         }
         if let Some(ix) = &self.index {
             ix.submit(receipts, stored);

@@ -14,6 +14,8 @@
 //! | `llmtrail_export_lag_records` | `sink` | ledger records not yet delivered to the sink |
 //! | `llmtrail_export_delivered_total`, `llmtrail_export_dropped_total`, `llmtrail_export_failures_total` | `sink` | since start |
 //! | `llmtrail_prompts_sampled_out_total` | | prompts stored without content by `[sampling]` |
+//! | `llmtrail_detection_queued_events` | | events waiting to be scanned |
+//! | `llmtrail_detection_deferred_total`, `llmtrail_detection_read_back_total`, `llmtrail_detection_unscanned_total` | | events that did not fit the queue, of those read back and scanned, and events left unscanned |
 //! | `llmtrail_ledger_records` | | records in the ledger |
 //! | `llmtrail_checkpoint_size`, `llmtrail_checkpoint_age_seconds` | | latest signed checkpoint (its age counted from when this process first saw it: notes carry no time) |
 //!
@@ -94,6 +96,19 @@ pub struct SinkFigures {
     pub failures: u64,
 }
 
+/// The detection stage's figures at scrape time.
+#[derive(Debug, Clone, Default)]
+pub struct DetectionFigures {
+    /// Events waiting in its queue.
+    pub queued: u64,
+    /// Events that did not fit the queue, since start.
+    pub deferred: u64,
+    /// Of those, events read back from the ledger and scanned.
+    pub read_back: u64,
+    /// Events left unscanned, since start.
+    pub unscanned: u64,
+}
+
 /// The ledger's figures at scrape time.
 #[derive(Debug, Clone, Default)]
 pub struct LedgerFigures {
@@ -132,6 +147,11 @@ pub struct Metrics {
     /// Last figures seen per sink, to turn the exporter's totals into counter increments.
     sink_totals: Mutex<HashMap<String, (u64, u64, u64)>>,
     sampled: Counter,
+    detection_queued: Gauge,
+    detection_deferred: Counter,
+    detection_read_back: Counter,
+    detection_unscanned: Counter,
+    detection_seen: Mutex<(u64, u64, u64)>,
     /// Size of the latest checkpoint and when it was first seen.
     checkpoint_seen: Mutex<Option<(u64, Instant)>>,
 }
@@ -183,6 +203,11 @@ impl Metrics {
             sink_totals: Mutex::default(),
             checkpoint_seen: Mutex::default(),
             sampled: Counter::default(),
+            detection_queued: Gauge::default(),
+            detection_deferred: Counter::default(),
+            detection_read_back: Counter::default(),
+            detection_unscanned: Counter::default(),
+            detection_seen: Mutex::default(),
             registry: Registry::default(),
         };
         registry.register("events", "Events appended to the ledger", m.events.clone());
@@ -249,6 +274,26 @@ impl Metrics {
             "prompts_sampled_out",
             "Prompts stored without their content by the sampling policy",
             m.sampled.clone(),
+        );
+        registry.register(
+            "detection_queued_events",
+            "Events waiting to be scanned",
+            m.detection_queued.clone(),
+        );
+        registry.register(
+            "detection_deferred",
+            "Events that did not fit the detection queue (read back from the ledger later)",
+            m.detection_deferred.clone(),
+        );
+        registry.register(
+            "detection_read_back",
+            "Deferred events read back from the ledger and scanned",
+            m.detection_read_back.clone(),
+        );
+        registry.register(
+            "detection_unscanned",
+            "Events left unscanned",
+            m.detection_unscanned.clone(),
         );
         Self { registry, ..m }
     }
@@ -359,7 +404,29 @@ impl Metrics {
 
     /// Renders the text exposition with the current ledger and sink figures.
     #[must_use]
-    pub fn render(&self, ledger: &LedgerFigures, sinks: &[SinkFigures]) -> String {
+    pub fn render(
+        &self,
+        ledger: &LedgerFigures,
+        sinks: &[SinkFigures],
+        detection: Option<&DetectionFigures>,
+    ) -> String {
+        if let Some(d) = detection {
+            self.detection_queued
+                .set(i64::try_from(d.queued).unwrap_or(i64::MAX));
+            if let Ok(mut seen) = self.detection_seen.lock() {
+                self.detection_deferred
+                    .inc_by(d.deferred.saturating_sub(seen.0));
+                self.detection_read_back
+                    .inc_by(d.read_back.saturating_sub(seen.1));
+                self.detection_unscanned
+                    .inc_by(d.unscanned.saturating_sub(seen.2));
+                *seen = (
+                    d.deferred.max(seen.0),
+                    d.read_back.max(seen.1),
+                    d.unscanned.max(seen.2),
+                );
+            }
+        }
         self.ledger_records
             .set(i64::try_from(ledger.records).unwrap_or(i64::MAX));
         self.checkpoint_size.set(
@@ -454,6 +521,20 @@ mod tests {
                 checkpoint_age_seconds: Some(0.5),
             },
             &[],
+            Some(&DetectionFigures {
+                queued: 2,
+                deferred: 5,
+                read_back: 5,
+                unscanned: 0,
+            }),
+        );
+        assert!(
+            text.contains("llmtrail_detection_read_back_total 5"),
+            "{text}"
+        );
+        assert!(
+            text.contains("llmtrail_detection_queued_events 2"),
+            "{text}"
         );
         assert!(
             text.contains(r#"llmtrail_llm_requests_total{provider="openai",model="gpt-4o"} 1"#),
@@ -489,7 +570,7 @@ mod tests {
         for i in 0..(MAX_LABEL_VALUES + 50) {
             m.observe(&[Event::new(LlmRequest::new("openai", format!("model-{i}")))]);
         }
-        let text = m.render(&LedgerFigures::default(), &[]);
+        let text = m.render(&LedgerFigures::default(), &[], None);
         assert_eq!(find(&text, "llmtrail_ledger_records").len(), 1, "{text}");
         assert!(!text.lines().any(|l| l == "llmtrail_ledger_records 999"));
         assert!(
@@ -516,7 +597,7 @@ mod tests {
             records: 10,
             ..LedgerFigures::default()
         };
-        let text = m.render(&ledger, std::slice::from_ref(&s));
+        let text = m.render(&ledger, std::slice::from_ref(&s), None);
         assert!(
             text.contains(r#"llmtrail_export_lag_records{sink="soc"} 3"#),
             "{text}"
@@ -527,7 +608,7 @@ mod tests {
         );
         s.delivered = 10;
         s.queued = 0;
-        let text = m.render(&ledger, &[s]);
+        let text = m.render(&ledger, &[s], None);
         assert!(
             text.contains(r#"llmtrail_export_delivered_total{sink="soc"} 10"#),
             "{text}"

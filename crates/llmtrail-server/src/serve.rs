@@ -204,6 +204,7 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
             Some(Detection::start(
                 Arc::clone(engine),
                 Arc::new(findings_journal),
+                Arc::clone(&ledger),
                 tokio::runtime::Handle::current(),
                 config.detect.queue,
                 &config.data_dir,
