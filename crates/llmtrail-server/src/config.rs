@@ -12,6 +12,7 @@
 //! header_read_timeout_ms = 30000      # time a client gets to send its headers (and the TLS handshake)
 //! tls_cert = "/etc/llmtrail/tls/cert.pem"  # PEM chain, server certificate first (default: none, plain HTTP)
 //! tls_key = "/etc/llmtrail/tls/key.pem"    # PEM private key; set both to serve HTTPS
+//! metrics_require_token = true        # GET /metrics needs a token of a role that reads
 //!
 //! [ledger]
 //! data_dir = "./llmtrail-data"
@@ -33,6 +34,11 @@
 //! require_token = true                 # Authorization: Bearer <API token>
 //! max_body_bytes = 10485760            # as sent and once decompressed
 //! max_concurrent_requests = 16         # more wait up to 1 s, then 429
+//!
+//! [sampling]                          # prompt content sampled per role (see crate::sampling)
+//! enabled = false
+//! keep_roles = ["admin", "developer", "finance"]
+//! rate = 0.2
 //!
 //! [[export.sinks]]                     # see llmtrail_export::config for every key
 //! type = "syslog"
@@ -110,6 +116,8 @@ pub struct RawConfig {
     pub export: llmtrail_export::ExportConfig,
     /// The MCP proxies (`llmtrail mcp wrap`, `llmtrail mcp proxy`).
     pub mcp: llmtrail_mcp::RawMcp,
+    /// Sampling of prompt content (off by default).
+    pub sampling: crate::sampling::RawSampling,
 }
 
 /// `[server]`
@@ -130,6 +138,8 @@ pub struct RawServer {
     pub tls_cert: Option<PathBuf>,
     /// PEM file with the private key of `tls_cert` (PKCS#8, PKCS#1 or SEC1).
     pub tls_key: Option<PathBuf>,
+    /// Whether `GET /metrics` needs a token (any role that reads).
+    pub metrics_require_token: bool,
 }
 
 impl Default for RawServer {
@@ -141,6 +151,7 @@ impl Default for RawServer {
             header_read_timeout_ms: 30_000,
             tls_cert: None,
             tls_key: None,
+            metrics_require_token: true,
         }
     }
 }
@@ -195,6 +206,8 @@ pub struct Config {
     pub max_header_bytes: usize,
     /// Time to send the request head.
     pub header_read_timeout: Duration,
+    /// Whether `GET /metrics` needs a token.
+    pub metrics_require_token: bool,
     /// Data directory.
     pub data_dir: PathBuf,
     /// Keys directory.
@@ -215,6 +228,8 @@ pub struct Config {
     pub export: llmtrail_export::ExportConfig,
     /// The MCP proxies' settings (validated).
     pub mcp: llmtrail_mcp::RawMcp,
+    /// Sampling of prompt content.
+    pub sampling: crate::sampling::RawSampling,
 }
 
 impl Config {
@@ -303,6 +318,21 @@ impl Config {
                 why: "must be between 1 and 1000000".into(),
             });
         }
+        raw.sampling
+            .validate()
+            .map_err(|why| ConfigError::Invalid {
+                key: "sampling",
+                why,
+            })?;
+        if raw.sampling.enabled && !raw.detect.enabled {
+            return Err(ConfigError::Invalid {
+                key: "sampling.enabled",
+                why:
+                    "sampling needs detection (detect.enabled = true): a prompt with a finding is \
+                      never sampled out"
+                        .into(),
+            });
+        }
         if raw.ledger.segment_bytes < 1024 * 1024 {
             return Err(ConfigError::Invalid {
                 key: "ledger.segment_bytes",
@@ -359,6 +389,7 @@ impl Config {
             max_body_bytes: raw.server.max_body_bytes,
             max_header_bytes: raw.server.max_header_bytes,
             header_read_timeout: Duration::from_millis(raw.server.header_read_timeout_ms),
+            metrics_require_token: raw.server.metrics_require_token,
             data_dir: raw.ledger.data_dir,
             keys_dir,
             origin,
@@ -369,6 +400,7 @@ impl Config {
             otlp,
             export: raw.export,
             mcp: raw.mcp,
+            sampling: raw.sampling,
         })
     }
 

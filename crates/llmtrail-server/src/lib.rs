@@ -6,14 +6,18 @@ pub mod approvals;
 pub mod auth;
 pub mod catalogue;
 pub mod config;
+pub mod dashboard;
 pub mod detect;
 pub mod error;
 pub mod export;
 pub mod index_feed;
 pub mod links;
+pub mod metrics;
 pub mod otlp;
 pub mod query_api;
+pub mod sampling;
 pub mod serve;
+pub mod session;
 pub mod tls;
 pub mod views;
 

@@ -186,6 +186,21 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
                 source: std::io::Error::other(e),
             })??;
     }
+    let metrics = Arc::new(crate::metrics::Metrics::new());
+    let sampler = match &engine {
+        Some(engine) if config.sampling.enabled => {
+            tracing::info!(
+                keep_roles = ?config.sampling.keep_roles,
+                rate = config.sampling.rate,
+                "prompt content sampling on"
+            );
+            Some(Arc::new(crate::sampling::Sampler::new(
+                config.sampling.clone(),
+                Arc::clone(engine),
+            )))
+        }
+        _ => None,
+    };
     let detection = match &engine {
         Some(engine) if config.detect.enabled => {
             let findings_journal = Indexed {
@@ -194,10 +209,13 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
                 detection: None,
                 export: export.clone(),
                 index: Some(Arc::clone(&index_feed)),
+                metrics: Some(Arc::clone(&metrics)),
+                sampler: None,
             };
             Some(Detection::start(
                 Arc::clone(engine),
                 Arc::new(findings_journal),
+                Arc::clone(&ledger),
                 tokio::runtime::Handle::current(),
                 config.detect.queue,
                 &config.data_dir,
@@ -211,6 +229,8 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
         detection,
         export: export.clone(),
         index: Some(index_feed),
+        metrics: Some(Arc::clone(&metrics)),
+        sampler,
     };
     let _ = export_alerts.set(Arc::new(journal.clone()));
     let (tokens, created) = Tokens::load_or_init(&config.data_dir)?;
@@ -257,7 +277,11 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
                 source,
             }
         })?,
+        sessions: Arc::default(),
         tls: tls.is_some(),
+        metrics,
+        export: export.clone(),
+        metrics_require_token: config.metrics_require_token,
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -1,7 +1,8 @@
 //! TLS on the main listener (issue 5: "TLS for the listener when a certificate and key are
 //! configured"): the real binary with a self-signed certificate made by the openssl command,
-//! a client that trusts it, a client that does not, plain HTTP to the TLS port, and the startup
-//! errors for a missing file and a key of another certificate.
+//! a client that trusts it (and gets a `Secure` session cookie), a client that does not, plain
+//! HTTP to the TLS port, and the startup errors for a missing file and a key of another
+//! certificate.
 
 #![allow(
     clippy::unwrap_used,
@@ -151,6 +152,37 @@ fn serves_https_with_the_configured_certificate() {
         .call()
         .unwrap();
     assert_eq!(resp.status().as_u16(), 200);
+
+    // The dashboard's session cookie is Secure over TLS (issue 5: "Secure when served over
+    // TLS"), and the dashboard page itself is served over HTTPS.
+    let admin = std::fs::read_to_string(dir.path().join("data").join("admin.token")).unwrap();
+    let login = agent_trusting(Some(&cert))
+        .post(format!("https://{}/api/v1/session", s.addr))
+        .header("content-type", "application/json")
+        .send(
+            serde_json::json!({"token": admin.trim()})
+                .to_string()
+                .as_bytes(),
+        )
+        .unwrap();
+    assert_eq!(login.status().as_u16(), 200);
+    let cookie = login
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Strict")
+            && cookie.contains("; Secure"),
+        "{cookie}"
+    );
+    let page = agent_trusting(Some(&cert))
+        .get(format!("https://{}/", s.addr))
+        .call()
+        .unwrap();
+    assert_eq!(page.status().as_u16(), 200);
 
     // A client with only the public roots refuses the self-signed certificate.
     let untrusted = agent_trusting(None)
