@@ -416,6 +416,10 @@ mod rollup_identity {
                     "{f:?}: empty data set"
                 );
                 assert_eq!(rolled, raw, "seed {seed}, filter {f:?}");
+                if f.since.is_none() && f.until.is_none() {
+                    let some = |k: &str| raw.4.iter().any(|p| p[k].as_i64() > Some(0));
+                    assert!(some("flagged") && some("users") && some("content_events"));
+                }
             }
         }
     }

@@ -471,51 +471,126 @@ impl Index {
             p => p,
         };
         let floor = |t: &str| format!("({t} - ((({t} % {bucket}) + {bucket}) % {bucket}))");
-        let (q, args) = match plan {
+        const CONTENT: &str = "kind IN ('llm.request', 'llm.response', 'tool.call')";
+        // Sums per bucket; distinct users per bucket; flagged events (content events with at
+        // least one finding on them) per bucket, by the flagged event's own time.
+        let (q, users, flagged, args) = match plan {
             Plan::Raw => {
                 let (clause, args) = f.clause()?;
                 let q = format!(
-                    "SELECT {} AS t, sum(kind = 'llm.request'), \
+                    "SELECT {t} AS t, sum(kind = 'llm.request'), sum({CONTENT}), \
                      coalesce(sum(input_tokens), 0) + coalesce(sum(output_tokens), 0), \
                      sum(CASE WHEN kind = 'llm.response' THEN latency_us END), \
                      count(CASE WHEN kind = 'llm.response' THEN latency_us END), \
                      sum(kind = 'llm.response' AND coalesce(status, '') = 'error'), sum(kind = 'finding') \
                      FROM events WHERE {clause} GROUP BY t ORDER BY t LIMIT 10000",
-                    floor("time_ns")
+                    t = floor("time_ns")
                 );
-                (q, args)
+                let users = format!(
+                    "SELECT {t} AS t, count(DISTINCT user) FROM events \
+                     WHERE {clause} AND user IS NOT NULL GROUP BY t",
+                    t = floor("time_ns")
+                );
+                let flagged = format!(
+                    "SELECT {t} AS t, count(*) FROM events WHERE {clause} AND {CONTENT} \
+                     AND id IN (SELECT ref_id FROM events WHERE kind = 'finding') GROUP BY t",
+                    t = floor("time_ns")
+                );
+                (q, users, flagged, args)
             }
-            Plan::Rollup { lo, hi, edges, .. } => {
+            Plan::Rollup {
+                lo,
+                hi,
+                edges,
+                all_time,
+            } => {
                 let mut args = vec![Sql::Integer(lo), Sql::Integer(hi)];
                 let rows = edge_rows(
                     &edges,
                     &mut args,
-                    "time_ns, kind = 'llm.request', coalesce(input_tokens, 0) + coalesce(output_tokens, 0), \
-                     CASE WHEN kind = 'llm.response' THEN latency_us END, \
-                     kind = 'llm.response' AND latency_us IS NOT NULL, \
-                     kind = 'llm.response' AND coalesce(status, '') = 'error', kind = 'finding'",
+                    &format!(
+                        "time_ns, kind = 'llm.request', {CONTENT}, \
+                         coalesce(input_tokens, 0) + coalesce(output_tokens, 0), \
+                         CASE WHEN kind = 'llm.response' THEN latency_us END, \
+                         kind = 'llm.response' AND latency_us IS NOT NULL, \
+                         kind = 'llm.response' AND coalesce(status, '') = 'error', kind = 'finding'"
+                    ),
                     "1 = 1",
                 );
                 let q = format!(
-                    "SELECT {} AS t, sum(requests), sum(tokens), sum(lat_us), sum(lat_n), sum(errors), \
-                     sum(findings) FROM \
-                     (SELECT hour * {HOUR_NS} AS ts, requests, tokens, lat_us, lat_n, errors, findings \
-                      FROM roll_hour WHERE hour >= ?1 AND hour < ?2{rows}) \
+                    "SELECT {} AS t, sum(requests), sum(content), sum(tokens), sum(lat_us), \
+                     sum(lat_n), sum(errors), sum(findings) FROM \
+                     (SELECT hour * {HOUR_NS} AS ts, requests, content, tokens, lat_us, lat_n, \
+                      errors, findings FROM roll_hour WHERE hour >= ?1 AND hour < ?2{rows}) \
                      GROUP BY t ORDER BY t LIMIT 10000",
                     floor("ts")
                 );
-                (q, args)
+                // The edges' bounds are ?3 and on, in the order edge_rows appended them.
+                let mut n = 2;
+                let mut edge = |select: &str, filter: &str| {
+                    let mut out = String::new();
+                    for _ in &edges {
+                        out.push_str(&format!(
+                            " UNION ALL SELECT {select} FROM events INDEXED BY events_time \
+                             WHERE {filter} AND time_ns >= ?{} AND time_ns < ?{}",
+                            n + 1,
+                            n + 2
+                        ));
+                        n += 2;
+                    }
+                    out
+                };
+                let user_edges = edge("time_ns, user", "user IS NOT NULL");
+                let users = format!(
+                    "SELECT {} AS t, count(DISTINCT user) FROM \
+                     (SELECT hour * {HOUR_NS} AS ts, user FROM roll_user \
+                      WHERE hour >= ?1 AND hour < ?2 AND hour != {ALL}{user_edges}) GROUP BY t",
+                    floor("ts")
+                );
+                let range = if all_time {
+                    String::new()
+                } else {
+                    // Our own integers (hour keys times an hour), not user input.
+                    let lo_ns = lo.checked_mul(HOUR_NS).unwrap_or(i64::MIN);
+                    let hi_ns = hi.checked_mul(HOUR_NS).unwrap_or(i64::MAX);
+                    let mut r = format!(" AND ((e.time_ns >= {lo_ns} AND e.time_ns < {hi_ns})");
+                    for (a, b) in &edges {
+                        r.push_str(&format!(" OR (e.time_ns >= {a} AND e.time_ns < {b})"));
+                    }
+                    r.push(')');
+                    r
+                };
+                let flagged = format!(
+                    "SELECT {} AS t, count(*) FROM roll_flagged r JOIN events e ON e.id = r.target \
+                     WHERE e.{CONTENT}{range} GROUP BY t",
+                    floor("e.time_ns")
+                );
+                (q, users, flagged, args)
             }
         };
-        let rows = self.read(|c| {
-            rows_json(
+        let (rows, users, flagged) = self.read(|c| {
+            let rows = rows_json(
                 c,
                 &q,
                 &args,
                 &[
-                    "t_ns", "requests", "tokens", "lat_us", "lat_n", "errors", "findings",
+                    "t_ns", "requests", "content", "tokens", "lat_us", "lat_n", "errors",
+                    "findings",
                 ],
-            )
+            )?;
+            // The flagged and users queries use a prefix of the same parameters.
+            let per_bucket =
+                |sql: &str| -> Result<std::collections::HashMap<i64, i64>, IndexError> {
+                    let used = (1..=args.len())
+                        .rev()
+                        .find(|i| sql.contains(&format!("?{i}")))
+                        .unwrap_or(0);
+                    Ok(rows_json(c, sql, &args[..used], &["t", "n"])?
+                        .into_iter()
+                        .filter_map(|r| Some((r["t"].as_i64()?, r["n"].as_i64()?)))
+                        .collect())
+                };
+            Ok((rows, per_bucket(&users)?, per_bucket(&flagged)?))
         })?;
         Ok(rows
             .into_iter()
@@ -523,9 +598,13 @@ impl Index {
                 let n = r["lat_n"].as_i64().unwrap_or(0);
                 let avg =
                     (n > 0).then(|| r["lat_us"].as_i64().unwrap_or(0) as f64 / n as f64 / 1000.0);
+                let t = r["t_ns"].as_i64().unwrap_or(0);
                 json!({
                     "t_ns": r["t_ns"],
                     "requests": r["requests"],
+                    "content_events": r["content"],
+                    "users": users.get(&t).copied().unwrap_or(0),
+                    "flagged": flagged.get(&t).copied().unwrap_or(0),
                     "tokens": r["tokens"],
                     "latency_ms_avg": avg,
                     "errors": r["errors"],

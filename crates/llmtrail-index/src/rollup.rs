@@ -5,7 +5,7 @@
 //!
 //! | table | key | what |
 //! | --- | --- | --- |
-//! | `roll_hour` | hour | requests, tokens, latency (µs sum and count), errors, findings |
+//! | `roll_hour` | hour | requests, content events (requests, responses, tool calls), tokens, latency (µs sum and count), errors, findings |
 //! | `roll_prompt` | hour, prompt key, user | requests, highest id, last time |
 //! | `roll_prompt_total` | prompt key | requests, highest id, last time (all time) |
 //! | `roll_tool` | hour, tool, user | calls, failures, blocked calls |
@@ -38,7 +38,7 @@ pub(crate) const ALL: i64 = i64::MIN;
 
 pub(crate) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS roll_hour (hour INTEGER PRIMARY KEY, requests INTEGER NOT NULL,
-   tokens INTEGER NOT NULL, lat_us INTEGER NOT NULL, lat_n INTEGER NOT NULL,
+   content INTEGER NOT NULL, tokens INTEGER NOT NULL, lat_us INTEGER NOT NULL, lat_n INTEGER NOT NULL,
    errors INTEGER NOT NULL, findings INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS roll_prompt (hour INTEGER NOT NULL, pkey TEXT NOT NULL,
    has_user INTEGER NOT NULL, user TEXT NOT NULL, n INTEGER NOT NULL, max_id TEXT NOT NULL,
@@ -76,6 +76,7 @@ pub(crate) fn severity_rank(s: Option<&str>) -> i64 {
 #[derive(Default)]
 struct HourAgg {
     requests: i64,
+    content: i64,
     tokens: i64,
     lat_us: i64,
     lat_n: i64,
@@ -133,6 +134,7 @@ impl Delta {
         let is = |k: &str| r.kind == k;
         let h = self.hours.entry(hour).or_default();
         h.requests += i64::from(is("llm.request"));
+        h.content += i64::from(is("llm.request") || is("llm.response") || is("tool.call"));
         h.tokens += tokens;
         if is("llm.response")
             && let Some(us) = r.latency_us
@@ -204,16 +206,17 @@ impl Delta {
         let e = |what: &'static str| move |source| IndexError::Sqlite { what, source };
         let mut st = tx
             .prepare_cached(
-                "INSERT INTO roll_hour (hour, requests, tokens, lat_us, lat_n, errors, findings) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(hour) DO UPDATE SET \
-                 requests = requests + excluded.requests, tokens = tokens + excluded.tokens, \
+                "INSERT INTO roll_hour (hour, requests, content, tokens, lat_us, lat_n, errors, \
+                 findings) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(hour) DO UPDATE SET \
+                 requests = requests + excluded.requests, content = content + excluded.content, \
+                 tokens = tokens + excluded.tokens, \
                  lat_us = lat_us + excluded.lat_us, lat_n = lat_n + excluded.lat_n, \
                  errors = errors + excluded.errors, findings = findings + excluded.findings",
             )
             .map_err(e("prepare rollup"))?;
         for (hour, h) in &self.hours {
             st.execute(params![
-                hour, h.requests, h.tokens, h.lat_us, h.lat_n, h.errors, h.findings
+                hour, h.requests, h.content, h.tokens, h.lat_us, h.lat_n, h.errors, h.findings
             ])
             .map_err(e("rollup hours"))?;
         }

@@ -23,7 +23,7 @@ use crate::rollup::{self, Delta};
 use crate::row::Row;
 
 /// 2: rollups (`crate::rollup`) and `latency_us`.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 /// Index errors.
 #[derive(Debug, thiserror::Error)]

@@ -387,6 +387,9 @@ fn an_analyst_logs_in_and_walks_overview_search_event_and_trail_in_chromium() {
     browser.wait_text("Ignore all previous instructions");
     browser.wait_text("shell");
     browser.shot("overview");
+    // Three content events, all three flagged; one active user.
+    let cards = browser.js("return document.getElementById('totals').innerText");
+    assert!(cards.as_str().unwrap().contains("100.0%"), "{cards}");
     let text = browser.text();
     assert!(text.contains("soc-analyst") && text.contains("analyst"));
     assert!(text.contains("dana"), "users table: {text}");

@@ -383,23 +383,25 @@ async function overview(params) {
     openAlerts(since),
   ]);
   const points = ts.items || [];
-  for (const p of points) p.flagged_share = p.requests ? Math.min(1, (p.flagged || 0) / p.requests) : 0;
+  // Share of the prompts, outputs and tool calls that carry at least one finding.
+  for (const p of points) p.flagged_share = p.content_events ? (p.flagged || 0) / p.content_events : 0;
   const sum = (k) => points.reduce((a, p) => a + (Number(p[k]) || 0), 0);
   const requests = sum('requests');
-  const flaggedRequests = sum('flagged');
+  const flaggedEvents = sum('flagged');
+  const contentEvents = sum('content_events');
   body.replaceChildren(
     el('div', { class: 'cards', id: 'totals' },
       card('requests', fmtNum(requests)),
       card('users', fmtNum((users.items || []).length)),
       card('tokens', fmtNum(sum('tokens'))),
       card('findings', fmtNum(sum('findings'))),
-      card('flagged share', requests ? (100 * Math.min(1, flaggedRequests / requests)).toFixed(1) + '%' : '–'),
+      card('flagged share', contentEvents ? (100 * flaggedEvents / contentEvents).toFixed(1) + '%' : '–'),
       card('open alerts', fmtNum(alerts.length))),
     el('div', { class: 'grid' },
       barChart(points, 'requests', null, 'requests per ' + (bucket === 3600 ? 'hour' : 'day')),
       barChart(points, 'users', null, 'active users'),
       barChart(points, 'tokens', null, 'tokens'),
-      barChart(points, 'flagged_share', 'flag', 'flagged share of requests'),
+      barChart(points, 'flagged_share', 'flag', 'flagged share (prompts, outputs, tool calls)'),
       barChart(points, 'latency_ms_avg', null, 'mean latency (ms)')),
     el('div', { class: 'grid' },
       el('div', { id: 'top-prompts' }, el('h2', {}, 'Top prompts'),
