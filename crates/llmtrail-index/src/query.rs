@@ -472,9 +472,9 @@ impl Index {
         };
         let floor = |t: &str| format!("({t} - ((({t} % {bucket}) + {bucket}) % {bucket}))");
         const CONTENT: &str = "kind IN ('llm.request', 'llm.response', 'tool.call')";
-        // Sums per bucket; distinct users per bucket; flagged events (content events with at
-        // least one finding on them) per bucket, by the flagged event's own time.
-        let (q, users, flagged, args) = match plan {
+        // Sums per bucket, with the flagged events (content events with at least one finding
+        // on them, by their own time); then distinct users per bucket.
+        let (q, users, args) = match plan {
             Plan::Raw => {
                 let (clause, args) = f.clause()?;
                 let q = format!(
@@ -482,7 +482,8 @@ impl Index {
                      coalesce(sum(input_tokens), 0) + coalesce(sum(output_tokens), 0), \
                      sum(CASE WHEN kind = 'llm.response' THEN latency_us END), \
                      count(CASE WHEN kind = 'llm.response' THEN latency_us END), \
-                     sum(kind = 'llm.response' AND coalesce(status, '') = 'error'), sum(kind = 'finding') \
+                     sum(kind = 'llm.response' AND coalesce(status, '') = 'error'), sum(kind = 'finding'), \
+                     sum({CONTENT} AND id IN (SELECT ref_id FROM events WHERE kind = 'finding')) \
                      FROM events WHERE {clause} GROUP BY t ORDER BY t LIMIT 10000",
                     t = floor("time_ns")
                 );
@@ -491,19 +492,9 @@ impl Index {
                      WHERE {clause} AND user IS NOT NULL GROUP BY t",
                     t = floor("time_ns")
                 );
-                let flagged = format!(
-                    "SELECT {t} AS t, count(*) FROM events WHERE {clause} AND {CONTENT} \
-                     AND id IN (SELECT ref_id FROM events WHERE kind = 'finding') GROUP BY t",
-                    t = floor("time_ns")
-                );
-                (q, users, flagged, args)
+                (q, users, args)
             }
-            Plan::Rollup {
-                lo,
-                hi,
-                edges,
-                all_time,
-            } => {
+            Plan::Rollup { lo, hi, edges, .. } => {
                 let mut args = vec![Sql::Integer(lo), Sql::Integer(hi)];
                 let rows = edge_rows(
                     &edges,
@@ -513,15 +504,16 @@ impl Index {
                          coalesce(input_tokens, 0) + coalesce(output_tokens, 0), \
                          CASE WHEN kind = 'llm.response' THEN latency_us END, \
                          kind = 'llm.response' AND latency_us IS NOT NULL, \
-                         kind = 'llm.response' AND coalesce(status, '') = 'error', kind = 'finding'"
+                         kind = 'llm.response' AND coalesce(status, '') = 'error', kind = 'finding', \
+                         {CONTENT} AND id IN (SELECT ref_id FROM events WHERE kind = 'finding')"
                     ),
                     "1 = 1",
                 );
                 let q = format!(
                     "SELECT {} AS t, sum(requests), sum(content), sum(tokens), sum(lat_us), \
-                     sum(lat_n), sum(errors), sum(findings) FROM \
+                     sum(lat_n), sum(errors), sum(findings), sum(flagged) FROM \
                      (SELECT hour * {HOUR_NS} AS ts, requests, content, tokens, lat_us, lat_n, \
-                      errors, findings FROM roll_hour WHERE hour >= ?1 AND hour < ?2{rows}) \
+                      errors, findings, flagged FROM roll_hour WHERE hour >= ?1 AND hour < ?2{rows}) \
                      GROUP BY t ORDER BY t LIMIT 10000",
                     floor("ts")
                 );
@@ -547,38 +539,20 @@ impl Index {
                       WHERE hour >= ?1 AND hour < ?2 AND hour != {ALL}{user_edges}) GROUP BY t",
                     floor("ts")
                 );
-                let range = if all_time {
-                    String::new()
-                } else {
-                    // Our own integers (hour keys times an hour), not user input.
-                    let lo_ns = lo.checked_mul(HOUR_NS).unwrap_or(i64::MIN);
-                    let hi_ns = hi.checked_mul(HOUR_NS).unwrap_or(i64::MAX);
-                    let mut r = format!(" AND ((e.time_ns >= {lo_ns} AND e.time_ns < {hi_ns})");
-                    for (a, b) in &edges {
-                        r.push_str(&format!(" OR (e.time_ns >= {a} AND e.time_ns < {b})"));
-                    }
-                    r.push(')');
-                    r
-                };
-                let flagged = format!(
-                    "SELECT {} AS t, count(*) FROM roll_flagged r JOIN events e ON e.id = r.target \
-                     WHERE e.{CONTENT}{range} GROUP BY t",
-                    floor("e.time_ns")
-                );
-                (q, users, flagged, args)
+                (q, users, args)
             }
         };
-        let (rows, users, flagged) = self.read(|c| {
+        let (rows, users) = self.read(|c| {
             let rows = rows_json(
                 c,
                 &q,
                 &args,
                 &[
                     "t_ns", "requests", "content", "tokens", "lat_us", "lat_n", "errors",
-                    "findings",
+                    "findings", "flagged",
                 ],
             )?;
-            // The flagged and users queries use a prefix of the same parameters.
+            // The users query uses a prefix of the same parameters.
             let per_bucket =
                 |sql: &str| -> Result<std::collections::HashMap<i64, i64>, IndexError> {
                     let used = (1..=args.len())
@@ -590,7 +564,7 @@ impl Index {
                         .filter_map(|r| Some((r["t"].as_i64()?, r["n"].as_i64()?)))
                         .collect())
                 };
-            Ok((rows, per_bucket(&users)?, per_bucket(&flagged)?))
+            Ok((rows, per_bucket(&users)?))
         })?;
         Ok(rows
             .into_iter()
@@ -604,7 +578,7 @@ impl Index {
                     "requests": r["requests"],
                     "content_events": r["content"],
                     "users": users.get(&t).copied().unwrap_or(0),
-                    "flagged": flagged.get(&t).copied().unwrap_or(0),
+                    "flagged": r["flagged"],
                     "tokens": r["tokens"],
                     "latency_ms_avg": avg,
                     "errors": r["errors"],

@@ -5,7 +5,7 @@
 //!
 //! | table | key | what |
 //! | --- | --- | --- |
-//! | `roll_hour` | hour | requests, content events (requests, responses, tool calls), tokens, latency (µs sum and count), errors, findings |
+//! | `roll_hour` | hour | requests, content events (requests, responses, tool calls), tokens, latency (µs sum and count), errors, findings, flagged content events (by their own hour) |
 //! | `roll_prompt` | hour, prompt key, user | requests, highest id, last time |
 //! | `roll_prompt_total` | prompt key | requests, highest id, last time (all time) |
 //! | `roll_tool` | hour, tool, user | calls, failures, blocked calls |
@@ -39,7 +39,7 @@ pub(crate) const ALL: i64 = i64::MIN;
 pub(crate) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS roll_hour (hour INTEGER PRIMARY KEY, requests INTEGER NOT NULL,
    content INTEGER NOT NULL, tokens INTEGER NOT NULL, lat_us INTEGER NOT NULL, lat_n INTEGER NOT NULL,
-   errors INTEGER NOT NULL, findings INTEGER NOT NULL);
+   errors INTEGER NOT NULL, findings INTEGER NOT NULL, flagged INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS roll_prompt (hour INTEGER NOT NULL, pkey TEXT NOT NULL,
    has_user INTEGER NOT NULL, user TEXT NOT NULL, n INTEGER NOT NULL, max_id TEXT NOT NULL,
    last_ns INTEGER NOT NULL, PRIMARY KEY (hour, pkey, has_user, user)) WITHOUT ROWID;
@@ -123,7 +123,12 @@ pub(crate) struct Delta {
     tools: BTreeMap<(i64, String, Option<String>), ToolAgg>,
     users: BTreeMap<(i64, String), UserAgg>,
     flagged: BTreeMap<String, FlagAgg>,
+    /// Content events of the batch (id, hour): each counts as flagged in its hour once a
+    /// finding points at it, whichever of the two is indexed first.
+    content: Vec<(String, i64)>,
 }
+
+const CONTENT_KINDS: &str = "('llm.request', 'llm.response', 'tool.call')";
 
 impl Delta {
     /// Adds one row that was just inserted (as stored: after inheriting from its request).
@@ -134,7 +139,10 @@ impl Delta {
         let is = |k: &str| r.kind == k;
         let h = self.hours.entry(hour).or_default();
         h.requests += i64::from(is("llm.request"));
-        h.content += i64::from(is("llm.request") || is("llm.response") || is("tool.call"));
+        if is("llm.request") || is("llm.response") || is("tool.call") {
+            h.content += 1;
+            self.content.push((r.id.clone(), hour));
+        }
         h.tokens += tokens;
         if is("llm.response")
             && let Some(us) = r.latency_us
@@ -207,7 +215,8 @@ impl Delta {
         let mut st = tx
             .prepare_cached(
                 "INSERT INTO roll_hour (hour, requests, content, tokens, lat_us, lat_n, errors, \
-                 findings) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(hour) DO UPDATE SET \
+                 findings, flagged) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 0) \
+                 ON CONFLICT(hour) DO UPDATE SET \
                  requests = requests + excluded.requests, content = content + excluded.content, \
                  tokens = tokens + excluded.tokens, \
                  lat_us = lat_us + excluded.lat_us, lat_n = lat_n + excluded.lat_n, \
@@ -291,6 +300,22 @@ impl Delta {
             ])
             .map_err(e("rollup users"))?;
         }
+        // Flagged content events per hour, counted once per event: a content event of this
+        // batch that findings already pointed at, and a newly flagged event already indexed.
+        let mut flagged_hours: BTreeMap<i64, i64> = BTreeMap::new();
+        let mut known = tx
+            .prepare_cached("SELECT 1 FROM roll_flagged WHERE target = ?1")
+            .map_err(e("prepare rollup"))?;
+        for (id, hour) in &self.content {
+            if known.exists([id]).map_err(e("rollup flagged"))? {
+                *flagged_hours.entry(*hour).or_default() += 1;
+            }
+        }
+        let mut target_time = tx
+            .prepare_cached(&format!(
+                "SELECT time_ns FROM events WHERE id = ?1 AND kind IN {CONTENT_KINDS}"
+            ))
+            .map_err(e("prepare rollup"))?;
         let mut get = tx
             .prepare_cached(
                 "SELECT findings, cats, sev, last_idx FROM roll_flagged WHERE target = ?1",
@@ -313,6 +338,11 @@ impl Delta {
                     ))
                 })
                 .ok();
+            if old.is_none()
+                && let Ok(t) = target_time.query_row([target], |q| q.get::<_, i64>(0))
+            {
+                *flagged_hours.entry(hour_of(t)).or_default() += 1;
+            }
             let mut cats = f.cats.clone();
             let (mut n, mut sev, mut last) = (f.findings, f.sev, f.last_idx);
             if let Some((on, oc, os, ol)) = old {
@@ -324,6 +354,17 @@ impl Delta {
             let cats = cats.into_iter().collect::<Vec<_>>().join(",");
             put.execute(params![target, n, cats, sev, last])
                 .map_err(e("rollup flagged"))?;
+        }
+        let mut st = tx
+            .prepare_cached(
+                "INSERT INTO roll_hour (hour, requests, content, tokens, lat_us, lat_n, errors, \
+                 findings, flagged) VALUES (?1, 0, 0, 0, 0, 0, 0, 0, ?2) \
+                 ON CONFLICT(hour) DO UPDATE SET flagged = flagged + excluded.flagged",
+            )
+            .map_err(e("prepare rollup"))?;
+        for (hour, n) in &flagged_hours {
+            st.execute(params![hour, n])
+                .map_err(e("rollup flagged hours"))?;
         }
         Ok(())
     }
