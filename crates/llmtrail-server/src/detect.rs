@@ -245,8 +245,9 @@ fn scan_batch(
     }
 }
 
-/// Reads the events of `ranges` back from the ledger, in ledger order.
-fn read_back(ledger: &Ledger, ranges: &[(u64, u64)]) -> Result<Vec<Event>, LedgerError> {
+/// The ids of the scannable events of `ranges`, in ledger order (ids only: the events are read
+/// a chunk at a time, so a long read-back holds little memory).
+fn ids_in(ledger: &Ledger, ranges: &[(u64, u64)]) -> Result<Vec<Uuid>, LedgerError> {
     let inside = |i: u64| {
         let at = ranges.partition_point(|r| r.1 <= i);
         ranges.get(at).is_some_and(|r| r.0 <= i)
@@ -257,13 +258,7 @@ fn read_back(ledger: &Ledger, ranges: &[(u64, u64)]) -> Result<Vec<Event>, Ledge
             ids.push(e.id);
         }
     })?;
-    let mut out = Vec::with_capacity(ids.len());
-    for id in ids {
-        if let Some(s) = ledger.get(&id)? {
-            out.push(s.event);
-        }
-    }
-    Ok(out)
+    Ok(ids)
 }
 
 impl Detection {
@@ -301,20 +296,29 @@ impl Detection {
                                 .unwrap_or_default();
                             if !ranges.is_empty() {
                                 let n: u64 = ranges.iter().map(|r| r.1 - r.0).sum();
-                                match read_back(&ledger, &ranges) {
-                                    Ok(events) => {
-                                        for chunk in events.chunks(256) {
-                                            scan_batch(
-                                                &engine,
-                                                &mut systems,
-                                                &mut catalogues,
-                                                journal.as_ref(),
-                                                &runtime,
-                                                chunk,
-                                            );
+                                let done = ids_in(&ledger, &ranges).and_then(|ids| {
+                                    for chunk in ids.chunks(256) {
+                                        let mut events = Vec::with_capacity(chunk.len());
+                                        for id in chunk {
+                                            if let Some(s) = ledger.get(id)? {
+                                                events.push(s.event);
+                                            }
                                         }
-                                        stats_w.read_back.fetch_add(n, Ordering::Relaxed);
-                                        tracing::info!(records = n, "detection caught up");
+                                        scan_batch(
+                                            &engine,
+                                            &mut systems,
+                                            &mut catalogues,
+                                            journal.as_ref(),
+                                            &runtime,
+                                            &events,
+                                        );
+                                    }
+                                    Ok(ids.len() as u64)
+                                });
+                                match done {
+                                    Ok(scanned) => {
+                                        stats_w.read_back.fetch_add(scanned, Ordering::Relaxed);
+                                        tracing::info!(records = scanned, "detection caught up");
                                     }
                                     Err(e) => {
                                         stats_w.unscanned.fetch_add(n, Ordering::Relaxed);
