@@ -248,6 +248,10 @@ fn scan_batch(
 /// The ids of the scannable events of `ranges`, in ledger order (ids only: the events are read
 /// a chunk at a time, so a long read-back holds little memory).
 fn ids_in(ledger: &Ledger, ranges: &[(u64, u64)]) -> Result<Vec<Uuid>, LedgerError> {
+    // Concurrent appends defer their batches in any order: sort before searching.
+    let mut ranges = ranges.to_vec();
+    ranges.sort_unstable();
+    let ranges = ranges;
     let inside = |i: u64| {
         let at = ranges.partition_point(|r| r.1 <= i);
         ranges.get(at).is_some_and(|r| r.0 <= i)
@@ -466,7 +470,9 @@ mod tests {
         let receipts = ledger.append_blocking(&events).unwrap();
         // One by one, far faster than the scanner (whose findings wait for fsync): most do
         // not fit a queue of one batch.
-        for (ev, r) in events.iter().zip(&receipts) {
+        // In reverse order, as concurrent appends may hand them over (regression: the
+        // deferred ranges were searched as if sorted).
+        for (ev, r) in events.iter().zip(&receipts).rev() {
             detection.submit(std::slice::from_ref(ev), std::slice::from_ref(r));
         }
         assert!(detection.stats().deferred.load(Ordering::Relaxed) > 0);
