@@ -222,7 +222,7 @@ impl Engine {
     }
 
     /// Alerts known, oldest first.
-    pub fn alerts(&self) -> impl Iterator<Item = &AlertRecord> {
+    pub fn alerts(&self) -> impl DoubleEndedIterator<Item = &AlertRecord> {
         self.alert_order.iter().filter_map(|id| self.alerts.get(id))
     }
 

@@ -156,6 +156,8 @@ struct Sink {
     failures: AtomicU64,
     write_failed: AtomicU64,
     last_alert: Mutex<Option<Instant>>,
+    /// An escalation sink: it receives only the records routed to it (`ROUTES_TAG`).
+    escalation: AtomicBool,
 }
 
 /// The running exporter.
@@ -274,6 +276,7 @@ impl Exporter {
                 failures: AtomicU64::new(0),
                 write_failed: AtomicU64::new(0),
                 last_alert: Mutex::new(None),
+                escalation: AtomicBool::new(false),
             });
             let handle = {
                 let sink = Arc::clone(&sink);
@@ -311,6 +314,22 @@ impl Exporter {
     #[must_use]
     pub fn is_active(&self) -> bool {
         !self.sinks.is_empty()
+    }
+
+    /// Makes the named sinks escalation sinks: from now on they receive only the records whose
+    /// event tag [`ROUTES_TAG`] names them (alerts routed to them), not every event. Returns
+    /// the names that match no sink.
+    pub fn set_escalation_sinks(&self, names: &[String]) -> Vec<String> {
+        for s in &self.sinks {
+            if names.contains(&s.name) {
+                s.escalation.store(true, Ordering::SeqCst);
+            }
+        }
+        names
+            .iter()
+            .filter(|n| !self.sinks.iter().any(|s| &s.name == *n))
+            .cloned()
+            .collect()
     }
 
     /// Queues records for every sink; never blocks.
@@ -454,9 +473,11 @@ fn write_all(
     on_overflow: Option<&OverflowHook>,
 ) {
     for sink in sinks {
+        let escalation = sink.escalation.load(Ordering::Relaxed);
         let frames: Vec<(u64, Vec<u8>)> = batch
             .iter()
             .filter(|r| !catch_up || (sink.caught_up_to != u64::MAX && r.index > sink.caught_up_to))
+            .filter(|r| !escalation || routed_to(r, &sink.name))
             .map(|r| (r.index, sink.renderer.render(r)))
             .collect();
         if frames.is_empty() {
@@ -480,6 +501,17 @@ fn write_all(
             overflow(sink, dropped, on_overflow);
         }
     }
+}
+
+/// Event tag listing the sinks an alert is routed to, comma-separated (set by the alert
+/// engine).
+pub const ROUTES_TAG: &str = "llmtrail.routes";
+
+fn routed_to(r: &Record, sink: &str) -> bool {
+    r.event
+        .tags
+        .get(ROUTES_TAG)
+        .is_some_and(|v| v.split(',').any(|s| s == sink))
 }
 
 fn overflow(sink: &Sink, dropped: u64, hook: Option<&OverflowHook>) {

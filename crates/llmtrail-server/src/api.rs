@@ -61,6 +61,8 @@ pub struct AppState {
     pub index: Arc<llmtrail_index::Index>,
     /// Key of the analysts' pseudonyms (`crate::views`).
     pub pseudonym_key: [u8; 32],
+    /// The alert engine, when enabled.
+    pub alerts: Option<Arc<crate::alerts::AlertStage>>,
 }
 
 /// Builds the router.
@@ -83,6 +85,12 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/approvals/{id}",
             get(crate::approvals::get).post(crate::approvals::decide),
         )
+        .route("/api/v1/alerts", get(crate::alerts::list))
+        .route(
+            "/api/v1/alerts/{id}",
+            get(crate::alerts::get).post(crate::alerts::change),
+        )
+        .route("/api/v1/alerts/holds/{user}", get(crate::alerts::hold))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     let public = Router::new()
         .route("/api/v1/health", get(health))

@@ -80,6 +80,9 @@ pub enum ConfigError {
     /// An `[[export.sinks]]` value is invalid (the message names the sink and key).
     #[error("{0}")]
     Export(String),
+    /// An `[alerts]` value is invalid (the message names the key).
+    #[error("{0}")]
+    Alerts(String),
     /// A value is out of its allowed range.
     #[error("config key `{key}`: {why}")]
     Invalid {
@@ -108,6 +111,8 @@ pub struct RawConfig {
     pub export: llmtrail_export::ExportConfig,
     /// The MCP proxies (`llmtrail mcp wrap`, `llmtrail mcp proxy`).
     pub mcp: llmtrail_mcp::RawMcp,
+    /// Alert rules, routes, playbooks and analytics (`[alerts]`, see `llmtrail_alerts`).
+    pub alerts: llmtrail_alerts::RawAlerts,
 }
 
 /// `[server]`
@@ -194,6 +199,8 @@ pub struct Config {
     pub export: llmtrail_export::ExportConfig,
     /// The MCP proxies' settings (validated).
     pub mcp: llmtrail_mcp::RawMcp,
+    /// Alerts.
+    pub alerts: llmtrail_alerts::AlertsConfig,
 }
 
 impl Config {
@@ -287,9 +294,21 @@ impl Config {
                 why: "must be between 1 and 1000000".into(),
             });
         }
-        raw.export
+        let sinks = raw
+            .export
             .validate()
             .map_err(|e| ConfigError::Export(e.to_string()))?;
+        let alerts = raw
+            .alerts
+            .validate()
+            .map_err(|e| ConfigError::Alerts(e.to_string()))?;
+        for (key, name) in alerts.sink_names() {
+            if !sinks.iter().any(|(common, _)| common.name == name) {
+                return Err(ConfigError::Alerts(format!(
+                    "alerts: `{key}` names the sink {name:?}, which is not in [[export.sinks]]"
+                )));
+            }
+        }
         raw.mcp.validate().map_err(|e| match e {
             llmtrail_mcp::config::ConfigError::Invalid { key, why } => ConfigError::Invalid {
                 key: match key {
@@ -330,6 +349,7 @@ impl Config {
             otlp,
             export: raw.export,
             mcp: raw.mcp,
+            alerts,
         })
     }
 

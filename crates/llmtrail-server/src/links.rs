@@ -115,7 +115,7 @@ impl Links {
 }
 
 /// The ledger as a journal that also keeps [`Links`] current and hands every appended event
-/// to detection, to the query index and to export.
+/// to detection, to the query index, to export and to the alert engine.
 #[derive(Debug, Clone)]
 pub struct Indexed {
     /// The ledger.
@@ -128,6 +128,8 @@ pub struct Indexed {
     pub export: Option<Arc<llmtrail_export::Exporter>>,
     /// The query index feed.
     pub index: Option<Arc<crate::index_feed::IndexFeed>>,
+    /// The alert engine, when enabled.
+    pub alerts: Option<Arc<crate::alerts::AlertStage>>,
 }
 
 impl Journal for Indexed {
@@ -143,6 +145,9 @@ impl Journal for Indexed {
             }
             if let Some(x) = &self.export {
                 crate::export::submit(x, events, &receipts);
+            }
+            if let Some(a) = &self.alerts {
+                a.submit(events);
             }
             Ok(receipts)
         })
