@@ -289,10 +289,7 @@ pub(crate) async fn list(
         ));
     }
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let engine = stage(&state)?
-        .engine
-        .lock()
-        .map_err(|_| unavailable())?;
+    let engine = stage(&state)?.engine.lock().map_err(|_| unavailable())?;
     let items: Vec<Value> = engine
         .alerts()
         .rev()
@@ -303,7 +300,11 @@ pub(crate) async fn list(
                 .as_deref()
                 .is_none_or(|s| json!(a.severity).as_str() == Some(s))
         })
-        .filter(|a| q.user.as_deref().is_none_or(|u| a.actor.user.as_deref() == Some(u)))
+        .filter(|a| {
+            q.user
+                .as_deref()
+                .is_none_or(|u| a.actor.user.as_deref() == Some(u))
+        })
         .take(limit)
         .map(|a| describe(a, false))
         .collect();
@@ -336,10 +337,7 @@ pub(crate) async fn get(
         return restrictions(&state);
     }
     let id = parse_id(&id)?;
-    let engine = stage(&state)?
-        .engine
-        .lock()
-        .map_err(|_| unavailable())?;
+    let engine = stage(&state)?.engine.lock().map_err(|_| unavailable())?;
     let a = engine
         .alert(&id)
         .ok_or_else(|| ApiError::not_found("alert"))?;
@@ -349,10 +347,7 @@ pub(crate) async fn get(
 fn restrictions(state: &AppState) -> Result<Response, ApiError> {
     let stage = stage(state)?;
     let now = Timestamp::now().as_millisecond();
-    let r = stage
-        .restrictions
-        .read()
-        .map_err(|_| unavailable())?;
+    let r = stage.restrictions.read().map_err(|_| unavailable())?;
     let list = |m: &std::collections::HashMap<String, llmtrail_alerts::Restriction>| {
         let mut v: Vec<Value> = m
             .iter()
@@ -387,10 +382,7 @@ pub(crate) async fn hold(
         return Err(crate::views::forbidden(&p, "read holds"));
     }
     let stage = stage(&state)?;
-    let r = stage
-        .restrictions
-        .read()
-        .map_err(|_| unavailable())?;
+    let r = stage.restrictions.read().map_err(|_| unavailable())?;
     let v = match r.held(Some(&user), Timestamp::now().as_millisecond()) {
         Some(h) => json!({
             "held": true,
@@ -443,10 +435,7 @@ pub(crate) async fn change(
     }
     let stage = stage(&state)?;
     let mut event = {
-        let engine = stage
-            .engine
-            .lock()
-            .map_err(|_| unavailable())?;
+        let engine = stage.engine.lock().map_err(|_| unavailable())?;
         let record = engine
             .alert(&id)
             .ok_or_else(|| ApiError::not_found("alert"))?;
@@ -468,10 +457,7 @@ pub(crate) async fn change(
         .await
         .map_err(|e| ApiError::from_ledger(&e))?;
     stage.apply(&event);
-    let engine = stage
-        .engine
-        .lock()
-        .map_err(|_| unavailable())?;
+    let engine = stage.engine.lock().map_err(|_| unavailable())?;
     let mut v = engine
         .alert(&id)
         .map(|a| describe(a, false))
