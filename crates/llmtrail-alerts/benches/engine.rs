@@ -46,7 +46,7 @@ fn traffic(n: usize, start: i64) -> Vec<Event> {
         resp.time = req.time;
         out.push(req.clone());
         out.push(resp);
-        if i % 4 == 0 {
+        if i.is_multiple_of(4) {
             let mut call = ToolCall::new(format!("tool-{}", i % 30), ToolStatus::Ok);
             call.request_id = Some(req.id);
             let mut call = Event::new(call);
@@ -54,10 +54,10 @@ fn traffic(n: usize, start: i64) -> Vec<Event> {
             call.time = req.time;
             out.push(call);
         }
-        if i % 10 == 0 {
+        if i.is_multiple_of(10) {
             let mut f = Event::new(Finding {
                 event_id: req.id,
-                category: if i % 20 == 0 {
+                category: if i.is_multiple_of(20) {
                     FindingCategory::PromptInjection
                 } else {
                     FindingCategory::Pii

@@ -394,6 +394,10 @@ impl Action {
 
 /// What a rule looks at.
 #[derive(Debug, Clone)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "a few dozen rules at most, read on every event: no indirection wanted"
+)]
 pub enum Trigger {
     /// At least `count` matching events within `window_ms`, per group.
     Threshold {

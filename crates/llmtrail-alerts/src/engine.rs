@@ -256,7 +256,7 @@ impl Engine {
         }
     }
 
-    fn process(&mut self, event: &Event, now: Timestamp, mut out: Option<&mut Vec<Event>>) {
+    fn process(&mut self, event: &Event, now: Timestamp, out: Option<&mut Vec<Event>>) {
         self.seen += 1;
         if self.seen.is_multiple_of(10_000) {
             let before = self.restrictions.clone();
@@ -338,7 +338,7 @@ impl Engine {
         if let Some(m) = meta {
             self.remember(event.id, m);
         }
-        let Some(out) = out.as_deref_mut() else {
+        let Some(out) = out else {
             return;
         };
         for f in fires {

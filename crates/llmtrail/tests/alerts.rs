@@ -10,10 +10,12 @@
 
 mod common;
 
+use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Server, agent, run, write_config};
+use common::{Server, agent, bin, run, write_config};
 use llmtrail_mock_upstream::MockUpstream;
 use serde_json::{Value, json};
 
@@ -471,5 +473,120 @@ fn latency_drift_of_a_model() {
         "the drift alert",
         |r| alert_id_of(r) == Some(id.as_str()),
     );
+    server.stop();
+}
+
+#[test]
+fn a_hold_tools_playbook_holds_the_users_mcp_calls_for_approval() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mock = MockUpstream::start().unwrap();
+    let cfg = config(
+        tmp.path(),
+        &mock.base_url(),
+        "[[alerts.rules]]\nid = \"shell-use\"\nseverity = \"medium\"\n\
+         match = { kind = [\"tool.call\"], tool = [\"shell\"] }\n\
+         respond = [{ action = \"hold_tools\", duration = \"1h\" }]\n",
+    );
+    let server = Server::start(&tmp.path().join("data"), &cfg);
+    let answer = |id: u64, text: &str| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":{id},"result":{{"content":[{{"type":"text","text":"{text}"}}],"isError":false}}}}"#
+        )
+    };
+    let script = format!(
+        "read l; echo '{}'; read l; echo '{}'; read rest || true",
+        answer(1, "one"),
+        answer(2, "two")
+    );
+    let mut child = Command::new(bin())
+        .args(["mcp", "wrap", "--config"])
+        .arg(&cfg)
+        .args([
+            "--url",
+            &server.url,
+            "--user",
+            "u-9",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .env("LLMTRAIL_TOKEN", &server.token)
+        .env("LLMTRAIL_LOG", "error")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut send = |id: u64| {
+        let call = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                          "params": {"name": "shell", "arguments": {"command": "ls"}}});
+        stdin.write_all(format!("{call}\n").as_bytes()).unwrap();
+        stdin.flush().unwrap();
+    };
+    let recv = || -> Value {
+        serde_json::from_str(&rx.recv_timeout(Duration::from_secs(30)).unwrap()).unwrap()
+    };
+    // The first shell call runs and raises the alert, whose playbook holds u-9's tool calls.
+    send(1);
+    assert_eq!(recv()["result"]["content"][0]["text"], "one");
+    let alert = wait_alert(&server, "shell-use");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server.get("/api/v1/alerts/holds/u-9").json()["held"] != true {
+        assert!(Instant::now() < deadline, "the hold never came into force");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The second waits for a person.
+    send(2);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let hold = loop {
+        let list = server.get("/api/v1/approvals").json();
+        if let Some(h) = list["approvals"].as_array().unwrap().first() {
+            break h.clone();
+        }
+        assert!(Instant::now() < deadline, "the call was not held");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let expected = format!("alert:shell-use:{}", alert["alert_id"].as_str().unwrap());
+    assert_eq!(hold["rule"], expected.as_str());
+    assert!(
+        rx.try_recv().is_err(),
+        "a held call ran before its approval"
+    );
+    let mut resp = agent()
+        .post(format!(
+            "{}/api/v1/approvals/{}",
+            server.url,
+            hold["id"].as_str().unwrap()
+        ))
+        .header("authorization", format!("Bearer {}", server.token))
+        .send(
+            json!({"decision": "approve", "reason": "checked"})
+                .to_string()
+                .as_bytes(),
+        )
+        .unwrap();
+    assert_eq!(
+        resp.status().as_u16(),
+        200,
+        "{}",
+        resp.body_mut().read_to_string().unwrap()
+    );
+    assert_eq!(recv()["result"]["content"][0]["text"], "two");
+    let held = event(&server, hold["id"].as_str().unwrap());
+    assert_eq!(held["body"]["decision"], "hold");
+    assert_eq!(held["body"]["decision_rule"], expected.as_str());
+    drop(stdin);
+    let _ = child.wait();
     server.stop();
 }
