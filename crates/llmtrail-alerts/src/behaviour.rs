@@ -518,6 +518,30 @@ mod tests {
     }
 
     #[test]
+    fn new_country_needs_a_database_and_history() {
+        let dir = std::env::temp_dir().join(format!("llmtrail-behaviour-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("c.mmdb");
+        crate::geo::write_mmdb(&path, &[("10.0.0.0/8", "DE"), ("203.0.113.0/24", "NL")]).unwrap();
+        let mut p = Profiles::new(cfg(), Some(Geo::open(&path).unwrap()));
+        office_weeks(&mut p);
+        let t = MONDAY + 4 * DAY_MS + 10 * HOUR_MS;
+        // Another address in the same country: a new address, not a new country.
+        assert_eq!(
+            run(&mut p, &request("alice", "10.9.9.9", t)),
+            ["behaviour.new_source_ip"]
+        );
+        let mut out = Vec::new();
+        p.observe(&request("alice", "203.0.113.5", t + 1000), false, &mut out);
+        let country = out
+            .iter()
+            .find(|s| s.rule_id == "behaviour.new_country")
+            .unwrap();
+        assert_eq!(country.group, "user=alice,network=country=NL");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn robust_baseline() {
         let mut v = vec![1.0, 2.0, 2.0, 3.0, 100.0];
         let (m, mad) = median_mad(&mut v);

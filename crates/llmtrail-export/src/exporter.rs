@@ -30,6 +30,9 @@
 //!   configured, not with the ledger's history. Appends complete slightly out of index order
 //!   under concurrency, so a crash can still lose an event whose index is below one that was
 //!   buffered before it.
+//! - An escalation sink ([`Exporter::set_escalation_sinks`], `alerts.escalation_sinks`)
+//!   receives only the records whose event names it in the tag [`ROUTES_TAG`] (alerts routed
+//!   to it by the alert engine); every other sink receives every record.
 //! - llmtrail's own logs name sinks, counts and errors, never record contents.
 
 use std::path::Path;

@@ -37,6 +37,10 @@
 //! address = "127.0.0.1:5514"
 //! protocol = "tcp"
 //! format = "cef"
+//! [alerts]                             # see llmtrail_alerts (crate docs) for every key
+//! escalation_sinks = []                # sinks that get only the alerts routed to them
+//! [alerts.routes]
+//! critical = ["syslog-0"]              # sink names; checked against [[export.sinks]]
 //! [mcp]                                # see llmtrail_mcp::config for every key
 //! critical = "block"
 //! [[mcp.tools]]
@@ -401,6 +405,29 @@ mod tests {
         let raw = Config::parse_raw("[server]\nlisten = \"nowhere\"\n").unwrap();
         let err = Config::validate(raw).unwrap_err().to_string();
         assert!(err.contains("server.listen"), "{err}");
+    }
+
+    #[test]
+    fn alert_routes_must_name_configured_sinks() {
+        let ok = Config::parse_raw(
+            "[[export.sinks]]\ntype = \"file\"\nname = \"pager\"\npath = \"p.jsonl\"\n\
+             [alerts]\nescalation_sinks = [\"pager\"]\n[alerts.routes]\ncritical = [\"pager\"]\n",
+        )
+        .unwrap();
+        assert_eq!(Config::validate(ok).unwrap().alerts.routes[3], ["pager"]);
+        let bad = Config::parse_raw("[alerts.routes]\nhigh = [\"nowhere\"]\n").unwrap();
+        let err = Config::validate(bad).unwrap_err().to_string();
+        assert!(
+            err.contains("routes.high") && err.contains("nowhere"),
+            "{err}"
+        );
+        let bad = Config::parse_raw("[alerts]\ndedup = \"forever\"\n").unwrap();
+        assert!(
+            Config::validate(bad)
+                .unwrap_err()
+                .to_string()
+                .contains("dedup")
+        );
     }
 
     #[test]
