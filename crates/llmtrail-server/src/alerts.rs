@@ -3,8 +3,10 @@
 //!
 //! Contract:
 //! - [`Indexed`](crate::links::Indexed) hands every appended event to [`AlertStage::submit`],
-//!   which never blocks: a bounded queue (`alerts.queue` events) feeds one thread; when it is
-//!   full the events are skipped, counted and logged (at the first and every 10,000th).
+//!   which never blocks: a queue bounded in events (`alerts.queue`) feeds one thread; when it
+//!   is full the events are skipped, counted and logged (at the first and every 10,000th).
+//!   Queued events are copies without their content (prompts, outputs, arguments, raw
+//!   bodies): the engine reads metadata only, and the queue's memory stays small.
 //! - The thread appends the engine's `alert` and `audit` (`alert.response`) events through a
 //!   journal that exports and indexes them like any event; alerts carry their routes in the
 //!   tag `llmtrail.routes`, and the export stage gives escalation sinks
@@ -23,7 +25,7 @@
 //! | `GET /api/v1/alerts/restrictions` | readers | blocks and holds in force |
 //! | `GET /api/v1/alerts/holds/{user}` | readers, `ingest` | whether the user's tool calls are held (`{"held": bool, …}`) |
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock, mpsc};
 
 use axum::extract::{Path, Query, State};
@@ -31,7 +33,7 @@ use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
 use llmtrail_alerts::engine::state_change;
 use llmtrail_alerts::{AlertRecord, AlertsConfig, Engine, Restrictions};
-use llmtrail_core::{Actor, AlertState, Event};
+use llmtrail_core::{Actor, AlertState, Body, Event, LlmRequest, LlmResponse, ToolCall};
 use llmtrail_gateway::admission::{Admission, Refusal};
 use llmtrail_ledger::{Journal, Ledger};
 use serde::Deserialize;
@@ -63,6 +65,68 @@ pub struct AlertStage {
     restrictions: Arc<RwLock<Restrictions>>,
     tx: mpsc::SyncSender<Vec<Event>>,
     skipped: AtomicU64,
+    queued: Arc<AtomicUsize>,
+    capacity: usize,
+}
+
+/// Copies the metadata of an event: its content fields left empty.
+fn metadata(e: &Event) -> Event {
+    let body = match &e.body {
+        Body::LlmRequest(r) => Body::LlmRequest(LlmRequest {
+            provider: r.provider.clone(),
+            model: r.model.clone(),
+            operation: r.operation.clone(),
+            conversation_id: r.conversation_id.clone(),
+            parameters: r.parameters.clone(),
+            attributes: r.attributes.clone(),
+            messages: Vec::new(),
+            system_instructions: Vec::new(),
+            tool_definitions: Vec::new(),
+            raw: None,
+        }),
+        Body::LlmResponse(r) => Body::LlmResponse(LlmResponse {
+            request_id: r.request_id,
+            response_id: r.response_id.clone(),
+            response_model: r.response_model.clone(),
+            finish_reasons: r.finish_reasons.clone(),
+            usage: r.usage,
+            latency_ms: r.latency_ms,
+            time_to_first_token_ms: r.time_to_first_token_ms,
+            status: r.status,
+            http_status: r.http_status,
+            error: r.error.clone(),
+            streamed: r.streamed,
+            attributes: r.attributes.clone(),
+            output_messages: Vec::new(),
+            error_message: None,
+            raw: None,
+        }),
+        Body::ToolCall(t) => Body::ToolCall(ToolCall {
+            name: t.name.clone(),
+            call_id: t.call_id.clone(),
+            tool_type: t.tool_type.clone(),
+            conversation_id: t.conversation_id.clone(),
+            server: t.server.clone(),
+            request_id: t.request_id,
+            status: t.status,
+            is_error: t.is_error,
+            duration_ms: t.duration_ms,
+            decision: t.decision,
+            decision_rule: t.decision_rule.clone(),
+            attributes: t.attributes.clone(),
+            arguments: None,
+            result: None,
+        }),
+        other => other.clone(),
+    };
+    Event {
+        id: e.id,
+        time: e.time,
+        actor: e.actor.clone(),
+        trace: e.trace,
+        tags: e.tags.clone(),
+        body,
+    }
 }
 
 fn snapshot(engine: &Engine, into: &RwLock<Restrictions>, seen: &mut u64) {
@@ -110,14 +174,18 @@ impl AlertStage {
         let restrictions = Arc::new(RwLock::new(engine.restrictions().clone()));
         let mut seen = engine.version();
         let engine = Arc::new(Mutex::new(engine));
-        let (tx, rx) = mpsc::sync_channel::<Vec<Event>>(cfg.queue.div_ceil(64).max(1));
+        // The channel's own bound is generous; the real bound is `queued`, in events.
+        let (tx, rx) = mpsc::sync_channel::<Vec<Event>>(cfg.queue.max(1));
+        let queued = Arc::new(AtomicUsize::new(0));
         {
             let engine = Arc::clone(&engine);
             let restrictions = Arc::clone(&restrictions);
+            let queued = Arc::clone(&queued);
             std::thread::Builder::new()
                 .name("llmtrail-alerts".into())
                 .spawn(move || {
                     for batch in rx {
+                        queued.fetch_sub(batch.len(), Ordering::Relaxed);
                         let out = {
                             let Ok(mut engine) = engine.lock() else {
                                 return;
@@ -157,6 +225,8 @@ impl AlertStage {
             restrictions,
             tx,
             skipped: AtomicU64::new(0),
+            queued,
+            capacity: cfg.queue.max(1),
         }))
     }
 
@@ -166,9 +236,23 @@ impl AlertStage {
             return;
         }
         let n = events.len() as u64;
-        // The queue is bounded in batches of up to 64 events on average; appends are mostly
-        // one to a few events.
-        if self.tx.try_send(events.to_vec()).is_err() {
+        let room = self
+            .queued
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |q| {
+                (q == 0 || q + events.len() <= self.capacity).then_some(q + events.len())
+            })
+            .is_ok();
+        let sent = room && {
+            let ok = self
+                .tx
+                .try_send(events.iter().map(metadata).collect())
+                .is_ok();
+            if !ok {
+                self.queued.fetch_sub(events.len(), Ordering::Relaxed);
+            }
+            ok
+        };
+        if !sent {
             let before = self.skipped.fetch_add(n, Ordering::Relaxed);
             if before == 0 || before / 10_000 != (before + n) / 10_000 {
                 tracing::warn!(
