@@ -41,7 +41,7 @@ max_file_bytes = 68719476736
 [alerts.routes]
 critical = ["cef"]
 TOML
-LLMTRAIL_LOG=warn target/release/llmtrail serve --config "$work/llmtrail.toml" \
+LLMTRAIL_LOG=warn "${CARGO_TARGET_DIR:-target}/release/llmtrail" serve --config "$work/llmtrail.toml" \
   --data-dir "$work/data" --listen "127.0.0.1:$PORT" >"$work/serve.log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do

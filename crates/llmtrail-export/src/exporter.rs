@@ -682,6 +682,40 @@ mod tests {
     }
 
     #[test]
+    fn escalation_sinks_get_only_what_is_routed_to_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let (all, pager) = (dir.path().join("all.jsonl"), dir.path().join("pager.jsonl"));
+        let cfg = config(&format!(
+            "[[export.sinks]]\ntype = \"file\"\nname = \"all\"\npath = \"{}\"\n\
+             [[export.sinks]]\ntype = \"file\"\nname = \"pager\"\npath = \"{}\"\n",
+            all.display(),
+            pager.display()
+        ));
+        let ex = Exporter::start(&cfg, dir.path(), None).unwrap();
+        assert_eq!(
+            ex.set_escalation_sinks(&["pager".into(), "nope".into()]),
+            ["nope"]
+        );
+        let mut routed = testdata::finding(2, "x");
+        routed
+            .event
+            .tags
+            .insert(ROUTES_TAG.into(), "soc,pager".into());
+        let mut elsewhere = testdata::finding(3, "x");
+        elsewhere
+            .event
+            .tags
+            .insert(ROUTES_TAG.into(), "pagerduty".into());
+        ex.submit(vec![testdata::request(0, "u"), testdata::response(1)]);
+        ex.submit(vec![routed, elsewhere]);
+        wait_for(|| ex.stats()[0].delivered == 4 && ex.stats()[1].delivered == 1);
+        ex.close(Duration::from_secs(1));
+        let pager = std::fs::read_to_string(&pager).unwrap();
+        assert_eq!(pager.lines().count(), 1);
+        assert!(pager.contains("\"index\":2"), "{pager}");
+    }
+
+    #[test]
     fn syslog_sink_survives_an_outage_without_loss() {
         // Reserve a port, then close it: the receiver is down at first.
         let port = TcpListener::bind("127.0.0.1:0")
