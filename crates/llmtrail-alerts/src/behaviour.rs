@@ -541,6 +541,90 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    fn response(user: &str, tokens: u64, t: i64) -> Event {
+        let mut r = llmtrail_core::LlmResponse::new(llmtrail_core::ResponseStatus::Ok);
+        r.usage = Some(llmtrail_core::Usage {
+            input_tokens: tokens,
+            output_tokens: 0,
+            total_tokens: None,
+            cache_read_input_tokens: None,
+            cache_creation_input_tokens: None,
+            reasoning_output_tokens: None,
+        });
+        let mut e = Event::new(r);
+        e.actor.user = Some(user.into());
+        e.time = jiff::Timestamp::from_millisecond(t).unwrap();
+        e
+    }
+
+    #[test]
+    fn token_spike_against_the_actors_own_hours() {
+        let mut p = Profiles::new(cfg(), None);
+        office_weeks(&mut p);
+        // A week of 2,000-token answers in office hours…
+        for d in 0..5 {
+            for h in 9..11 {
+                let t = MONDAY + d * DAY_MS + h * HOUR_MS + 40 * 60_000;
+                assert!(run(&mut p, &response("alice", 2_000, t)).is_empty());
+            }
+        }
+        // … then 60,000 tokens in one hour: one signal when the line is crossed.
+        let t = MONDAY + 7 * DAY_MS + 9 * HOUR_MS;
+        let mut seen = Vec::new();
+        for i in 0..6 {
+            seen.extend(run(&mut p, &response("alice", 10_000, t + i * 1000)));
+        }
+        assert_eq!(seen, ["behaviour.token_spike"]);
+    }
+
+    fn sensitive(p: &mut Profiles, user: &str, t: i64) -> Vec<&'static str> {
+        let mut f = Event::new(llmtrail_core::Finding {
+            event_id: Uuid::now_v7(),
+            category: FindingCategory::Pii,
+            finding_type: "email".into(),
+            severity: llmtrail_core::Severity::Medium,
+            confidence: None,
+            detector: "t".into(),
+            rule_id: None,
+            location: None,
+            preview: None,
+            owasp: None,
+            atlas: None,
+        });
+        f.actor.user = Some(user.into());
+        f.time = jiff::Timestamp::from_millisecond(t).unwrap();
+        let mut out = Vec::new();
+        p.observe(&f, true, &mut out);
+        out.iter().map(|s| s.rule_id).collect()
+    }
+
+    #[test]
+    fn rising_share_of_sensitive_outputs() {
+        let mut raw_cfg = cfg();
+        raw_cfg.sensitive_min_outputs = 10;
+        let mut p = Profiles::new(raw_cfg, None);
+        office_weeks(&mut p);
+        // Monday: 20 outputs, 2 with PII (10 %).
+        let monday = MONDAY + 7 * DAY_MS + 9 * HOUR_MS;
+        for i in 0..20 {
+            run(&mut p, &response("alice", 10, monday + i * 1000));
+        }
+        for i in 0..2 {
+            assert!(sensitive(&mut p, "alice", monday + 30_000 + i).is_empty());
+        }
+        // Tuesday: 10 outputs, and PII in more and more of them; 30 % (10 % + 20 points)
+        // crosses the line once.
+        let tuesday = monday + DAY_MS;
+        for i in 0..10 {
+            run(&mut p, &response("alice", 10, tuesday + i * 1000));
+        }
+        let mut seen = Vec::new();
+        for i in 0..6 {
+            seen.extend(sensitive(&mut p, "alice", tuesday + 30_000 + i));
+        }
+        assert_eq!(seen, ["behaviour.sensitive_output_share"]);
+    }
+
     #[test]
     fn robust_baseline() {
         let mut v = vec![1.0, 2.0, 2.0, 3.0, 100.0];
