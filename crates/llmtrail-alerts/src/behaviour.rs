@@ -5,6 +5,10 @@
 //! countries/networks and tools it used, and daily counts of outputs and of outputs carrying PII
 //! or secret findings.
 //!
+//! Memory is bounded: sets of addresses, networks and tools hold at most 4,096 entries each,
+//! hourly counts cover `baseline_days`, and beyond [`MAX_PROFILES`] profiles the tenth idle
+//! longest is forgotten (those actors start cold again).
+//!
 //! Cold start: nothing is raised for an actor first seen less than `min_history` ago or with
 //! fewer than `min_events` requests; until then it only learns.
 //!
@@ -28,6 +32,8 @@ use crate::geo::Geo;
 const HOUR_MS: i64 = 3_600_000;
 const DAY_MS: i64 = 86_400_000;
 const MAX_SET: usize = 4096;
+/// Profiles kept; beyond, those idle longest are forgotten (they start cold again).
+pub const MAX_PROFILES: usize = 200_000;
 
 /// An analytic signal: which rule, which group, why, and the event behind it.
 #[derive(Debug, Clone)]
@@ -45,6 +51,7 @@ pub struct Signal {
 #[derive(Debug, Default)]
 struct Profile {
     first_ms: i64,
+    last_ms: i64,
     requests: u64,
     /// Hour index → (requests, tokens).
     hours: HashMap<i64, (u32, u64)>,
@@ -65,6 +72,7 @@ impl Profile {
     fn new(t: i64) -> Profile {
         Profile {
             first_ms: t,
+            last_ms: t,
             how: vec![0; 168],
             cached_hour: i64::MIN,
             ..Profile::default()
@@ -214,6 +222,7 @@ impl Profiles {
                         .by_entity
                         .entry((e, name.to_owned()))
                         .or_insert_with(|| Profile::new(t));
+                    p.last_ms = p.last_ms.max(t);
                     let mature = p.mature(cfg, t);
                     let group = format!("{}={name}", e.as_str());
                     if mature {
@@ -401,6 +410,18 @@ impl Profiles {
             }
             _ => {}
         }
+        if self.by_entity.len() > MAX_PROFILES {
+            self.forget_idle();
+        }
+    }
+
+    /// Forgets the tenth of the profiles idle longest.
+    fn forget_idle(&mut self) {
+        let mut last: Vec<i64> = self.by_entity.values().map(|p| p.last_ms).collect();
+        let cut = last.len() / 10;
+        let (_, line, _) = last.select_nth_unstable(cut);
+        let line = *line;
+        self.by_entity.retain(|_, p| p.last_ms > line);
     }
 }
 
@@ -623,6 +644,16 @@ mod tests {
             seen.extend(sensitive(&mut p, "alice", tuesday + 30_000 + i));
         }
         assert_eq!(seen, ["behaviour.sensitive_output_share"]);
+    }
+
+    #[test]
+    fn profiles_are_bounded() {
+        let mut p = Profiles::new(cfg(), None);
+        for i in 0..(MAX_PROFILES as i64 + 10) {
+            run(&mut p, &request(&format!("u{i}"), "10.0.0.1", MONDAY + i));
+        }
+        assert!(p.len() <= MAX_PROFILES, "{}", p.len());
+        assert!(p.len() > MAX_PROFILES * 8 / 10);
     }
 
     #[test]

@@ -15,6 +15,9 @@ use uuid::Uuid;
 use crate::behaviour::Signal;
 use crate::config::RawDrift;
 
+/// Provider and model pairs tracked at most.
+pub const MAX_MODELS: usize = 10_000;
+
 #[derive(Debug, Clone, Copy)]
 struct Sample {
     latency: Option<f64>,
@@ -106,6 +109,14 @@ impl Drift {
             refusal: is_refusal(r),
             output_tokens: r.usage.map(|u| u.output_tokens as f64),
         };
+        if self.models.len() >= MAX_MODELS
+            && !self
+                .models
+                .contains_key(&(provider.to_owned(), model.to_owned()))
+        {
+            // Model names come from clients; beyond this many, new ones are not tracked.
+            return;
+        }
         let cfg = &self.cfg;
         let m = self
             .models

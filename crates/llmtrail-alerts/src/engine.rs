@@ -259,11 +259,17 @@ impl Engine {
     fn process(&mut self, event: &Event, now: Timestamp, out: Option<&mut Vec<Event>>) {
         self.seen += 1;
         if self.seen.is_multiple_of(10_000) {
+            let now_ms = now.as_millisecond();
             let before = self.restrictions.clone();
-            self.restrictions.prune(now.as_millisecond());
+            self.restrictions.prune(now_ms);
             if before != self.restrictions {
                 self.version += 1;
             }
+            // An alert that stopped firing longer ago than any dedup window can no longer be
+            // updated: its entry goes (the alert itself stays, with its state).
+            let longest = self.cfg.rules.iter().map(|r| r.dedup_ms).max().unwrap_or(0);
+            self.open
+                .retain(|_, o| now_ms.saturating_sub(o.last_ms) <= longest);
         }
         let about_id = match &event.body {
             Body::Alert(a) => {
