@@ -441,11 +441,13 @@ fn off_hours_spike_from_a_new_address_and_country() {
 fn latency_drift_of_a_model() {
     let mock = MockUpstream::start().unwrap();
     let tmp = tempfile::tempdir().unwrap();
+    // A factor of 20: the baseline is a few milliseconds, and a debug build on a busy host has
+    // outliers of several times that; 400 ms is far beyond either.
     let cfg = config(
         tmp.path(),
         &mock.base_url(),
         "[alerts.routes]\nmedium = [\"pager\"]\n\
-         [alerts.drift]\nrecent = 5\nbaseline = 50\nmin_baseline = 10\nlatency_factor = 3.0\n",
+         [alerts.drift]\nrecent = 5\nbaseline = 50\nmin_baseline = 10\nlatency_factor = 20.0\n",
     );
     let server = Server::start(&tmp.path().join("data"), &cfg);
     for i in 0..16 {
