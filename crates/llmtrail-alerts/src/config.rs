@@ -986,6 +986,27 @@ mod tests {
     }
 
     #[test]
+    fn the_crate_docs_example_is_valid() {
+        let docs = include_str!("lib.rs");
+        let toml: String = docs
+            .lines()
+            .filter_map(|l| l.strip_prefix("//!"))
+            .skip_while(|l| !l.starts_with(" ```toml"))
+            .skip(1)
+            .take_while(|l| !l.starts_with(" ```"))
+            .map(|l| format!("{}\n", l.strip_prefix(' ').unwrap_or(l)))
+            .collect();
+        assert!(toml.contains("[alerts.drift]"), "{toml}");
+        let cfg = parse(&toml).unwrap();
+        assert!(!cfg.rule("behaviour.new_source_ip").unwrap().enabled);
+        assert!(matches!(
+            cfg.rule("jailbreak-then-secret").unwrap().trigger,
+            Trigger::Sequence { .. }
+        ));
+        assert_eq!(cfg.rule("injection-campaign").unwrap().respond.len(), 4);
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("10m"), Ok(600_000));
         assert_eq!(parse_duration("1h30m"), Ok(5_400_000));
