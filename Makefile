@@ -1,7 +1,7 @@
 # llmtrail — build, test and lint entry points. `make test` is what CI runs.
 CARGO ?= cargo
 
-.PHONY: all build release test lint audit fmt bench schema venv eval rsyslog
+.PHONY: all build release test lint audit fmt bench schema venv eval rsyslog browser
 
 # The official provider SDKs for the interop tests live in a venv of the project's own.
 PYTHON ?= python3
@@ -18,7 +18,7 @@ release:
 
 # Everything the tests need is built or installed here; nothing is assumed on the machine
 # beyond the Rust toolchain.
-test: venv rsyslog
+test: venv rsyslog browser
 	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace --lib --bins --tests
 	$(CARGO) test --workspace --doc
@@ -36,6 +36,14 @@ rsyslog:
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends rsyslog rsyslog-openssl openssl >/dev/null) \
 		|| echo "rsyslog could not be installed; the export tests will skip"; \
 	else echo "rsyslogd missing and not installable here (needs root and apt-get); the export tests will skip"; fi
+
+# The dashboard tests drive Debian's Chromium through its chromedriver (WebDriver).
+browser:
+	@if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null) \
+		|| echo "chromium could not be installed; the dashboard tests will skip (and fail under CI)"; \
+	else echo "chromium missing and not installable here (needs root and apt-get); the dashboard tests will skip"; fi
 
 $(VENV)/.installed: $(INTEROP_REQUIREMENTS)
 	$(PYTHON) -m venv $(VENV)

@@ -137,6 +137,8 @@ pub struct SinkStats {
     pub dropped: u64,
     /// Failed delivery attempts since start.
     pub failures: u64,
+    /// Ledger index of the last record delivered since start, if any.
+    pub last_delivered_index: Option<u64>,
 }
 
 /// What the writer thread receives.
@@ -156,6 +158,8 @@ struct Sink {
     caught_up_to: u64,
     renderer: Renderer,
     delivered: AtomicU64,
+    /// One past the ledger index of the last record delivered (0: none yet).
+    delivered_through: AtomicU64,
     failures: AtomicU64,
     write_failed: AtomicU64,
     last_alert: Mutex<Option<Instant>>,
@@ -276,6 +280,7 @@ impl Exporter {
                 buffer,
                 renderer,
                 delivered: AtomicU64::new(0),
+                delivered_through: AtomicU64::new(0),
                 failures: AtomicU64::new(0),
                 write_failed: AtomicU64::new(0),
                 last_alert: Mutex::new(None),
@@ -395,6 +400,7 @@ impl Exporter {
                 pending_bytes: s.buffer.pending_bytes(),
                 dropped: s.buffer.dropped() + s.write_failed.load(Ordering::Relaxed),
                 failures: s.failures.load(Ordering::Relaxed),
+                last_delivered_index: s.delivered_through.load(Ordering::Relaxed).checked_sub(1),
             })
             .collect()
     }
@@ -597,6 +603,10 @@ fn deliver(sink: &Sink, mut transport: Box<dyn Transport>, common: &Common, stop
                 }
                 pos = batch.end;
                 sink.delivered.fetch_add(n, Ordering::Relaxed);
+                if let Some(last) = batch.records.last() {
+                    sink.delivered_through
+                        .fetch_max(last.0.saturating_add(1), Ordering::Relaxed);
+                }
                 if attempts > 0 {
                     tracing::info!(
                         sink = %sink.name,

@@ -55,6 +55,9 @@ pub struct Row {
     pub output_tokens: Option<i64>,
     /// Latency in ms (responses, tool calls).
     pub latency_ms: Option<f64>,
+    /// The latency in whole microseconds: what statistics sum, so that a sum does not depend
+    /// on the order of addition (the rollups add in another order than a scan).
+    pub latency_us: Option<i64>,
     /// Digest of the normalised user prompt (requests), to count equal questions once.
     pub prompt_key: Option<String>,
     /// Text for full-text search.
@@ -134,6 +137,7 @@ impl Row {
                     .map(|u| u.to_string());
             }
         }
+        row.latency_us = row.latency_ms.filter(|ms| ms.is_finite()).map(micros);
         let texts = extract::texts(event);
         row.text = texts
             .iter()
@@ -142,6 +146,11 @@ impl Row {
             .join("\n");
         row
     }
+}
+
+/// Milliseconds to whole microseconds (`as` saturates at the ends of `i64`).
+fn micros(ms: f64) -> i64 {
+    (ms * 1000.0).round() as i64
 }
 
 /// The last user message's text, normalised (see [`normalise`]), as a short digest.

@@ -8,17 +8,22 @@
 //! metadata columns only) and the contentless FTS5 table `fts` (rowid = `idx`), which keeps
 //! the search terms of prompts, outputs and tool arguments and results but not the text
 //! itself: matches point into the ledger, which serves the content. `meta` holds the schema
-//! version. The file is opened in WAL mode so readers never wait for the writer.
+//! version. The `roll_*` tables are rollups of `events` for the statistics, written in the
+//! same transaction as the rows (`crate::rollup`). The file is opened in WAL mode so readers
+//! never wait for the writer.
 
 use std::path::Path;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rusqlite::{Connection, OpenFlags, params, params_from_iter};
 use serde_json::{Value, json};
 
+use crate::rollup::{self, Delta};
 use crate::row::Row;
 
-const SCHEMA_VERSION: i64 = 1;
+/// 2: rollups (`crate::rollup`) and `latency_us`.
+const SCHEMA_VERSION: i64 = 3;
 
 /// Index errors.
 #[derive(Debug, thiserror::Error)]
@@ -51,11 +56,12 @@ fn sql(what: &'static str) -> impl FnOnce(rusqlite::Error) -> IndexError {
 pub struct Index {
     writer: Mutex<Connection>,
     reader: Mutex<Connection>,
+    rollups: AtomicBool,
 }
 
 const COLUMNS: &str = "idx, id, time_ns, kind, user, role, department, session, agent, source_ip, \
      model, provider, tool, category, severity, status, trace_id, ref_id, input_tokens, \
-     output_tokens, latency_ms, prompt_key";
+     output_tokens, latency_ms, latency_us, prompt_key";
 
 impl Index {
     /// Opens (creating when missing) the index file at `path`.
@@ -68,14 +74,27 @@ impl Index {
             .execute_batch(
                 "PRAGMA journal_mode = WAL;
                  PRAGMA synchronous = NORMAL;
-                 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-                 CREATE TABLE IF NOT EXISTS events (
+                 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);",
+            )
+            .map_err(sql("create meta"))?;
+        // The version first: a file of another version is left as it is.
+        let found: Option<i64> = writer
+            .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
+                r.get(0)
+            })
+            .ok();
+        if let Some(v) = found.filter(|v| *v != SCHEMA_VERSION) {
+            return Err(IndexError::Version { found: v });
+        }
+        writer
+            .execute_batch(
+                "CREATE TABLE IF NOT EXISTS events (
                     idx INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, time_ns INTEGER NOT NULL,
                     kind TEXT NOT NULL, user TEXT, role TEXT, department TEXT, session TEXT,
                     agent TEXT, source_ip TEXT, model TEXT, provider TEXT, tool TEXT,
                     category TEXT, severity TEXT, status TEXT, trace_id TEXT, ref_id TEXT,
                     input_tokens INTEGER, output_tokens INTEGER, latency_ms REAL,
-                    prompt_key TEXT);
+                    latency_us INTEGER, prompt_key TEXT);
                  CREATE INDEX IF NOT EXISTS events_time ON events(time_ns);
                  CREATE INDEX IF NOT EXISTS events_kind ON events(kind, idx);
                  CREATE INDEX IF NOT EXISTS events_user ON events(user, idx);
@@ -90,22 +109,16 @@ impl Index {
                     text, content='', contentless_delete=1, tokenize='unicode61');",
             )
             .map_err(sql("create schema"))?;
-        let found: Option<i64> = writer
-            .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
-                r.get(0)
-            })
-            .ok();
-        match found {
-            None => {
-                writer
-                    .execute(
-                        "INSERT INTO meta (key, value) VALUES ('schema', ?1)",
-                        [SCHEMA_VERSION],
-                    )
-                    .map_err(sql("write schema version"))?;
-            }
-            Some(v) if v != SCHEMA_VERSION => return Err(IndexError::Version { found: v }),
-            Some(_) => {}
+        writer
+            .execute_batch(rollup::SCHEMA)
+            .map_err(sql("create rollups"))?;
+        if found.is_none() {
+            writer
+                .execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema', ?1)",
+                    [SCHEMA_VERSION],
+                )
+                .map_err(sql("write schema version"))?;
         }
         let reader = Connection::open_with_flags(
             path,
@@ -115,7 +128,19 @@ impl Index {
         Ok(Index {
             writer: Mutex::new(writer),
             reader: Mutex::new(reader),
+            rollups: AtomicBool::new(true),
         })
+    }
+
+    /// Chooses whether statistics may be answered from the rollups (the default) or always
+    /// from the rows. The answers are the same; this is for comparing and measuring.
+    pub fn use_rollups(&self, on: bool) {
+        self.rollups.store(on, Ordering::Relaxed);
+    }
+
+    /// Whether statistics may be answered from the rollups.
+    pub(crate) fn rollups_on(&self) -> bool {
+        self.rollups.load(Ordering::Relaxed)
     }
 
     /// The ledger index just past the last indexed record (0 when empty).
@@ -175,12 +200,13 @@ impl Index {
             .lock()
             .map_err(|_| IndexError::Invalid("lock".into()))?;
         let tx = conn.transaction().map_err(sql("begin"))?;
+        let mut delta = Delta::default();
         {
             let mut ins = tx
                 .prepare_cached(&format!(
                     "INSERT OR IGNORE INTO events ({COLUMNS}) VALUES \
                      (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
-                      ?18, ?19, ?20, ?21, ?22)"
+                      ?18, ?19, ?20, ?21, ?22, ?23)"
                 ))
                 .map_err(sql("prepare insert"))?;
             let mut fts = tx
@@ -243,15 +269,20 @@ impl Index {
                         r.input_tokens,
                         r.output_tokens,
                         r.latency_ms,
+                        r.latency_us,
                         r.prompt_key
                     ])
                     .map_err(sql("insert"))?;
-                if n == 1 && !r.text.is_empty() {
-                    fts.execute(params![idx, r.text])
-                        .map_err(sql("insert text"))?;
+                if n == 1 {
+                    delta.add(&r);
+                    if !r.text.is_empty() {
+                        fts.execute(params![idx, r.text])
+                            .map_err(sql("insert text"))?;
+                    }
                 }
             }
         }
+        delta.write(&tx)?;
         tx.commit().map_err(sql("commit"))
     }
 

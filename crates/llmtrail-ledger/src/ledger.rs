@@ -344,6 +344,30 @@ impl Ledger {
         rx.await.map_err(|_| LedgerError::Closed)?
     }
 
+    /// Appends events like [`Ledger::append`], except that the content of each event whose
+    /// flag in `withhold` is set is not stored: its leaf still commits to the content through
+    /// the salted digest, and the record reads back as content removed (docs/ledger.md §4.4),
+    /// exactly as if retention had removed it. Used by sampling.
+    ///
+    /// # Errors
+    /// As [`Ledger::append`].
+    pub async fn append_withholding(
+        &self,
+        events: &[Event],
+        withhold: &[bool],
+    ) -> Result<Vec<Receipt>, LedgerError> {
+        let mut prepared = prepare_all(events)?;
+        for (p, w) in prepared.iter_mut().zip(withhold) {
+            if *w {
+                // Dropping `salt || content` here drops the salt with it: the digest can be
+                // neither checked nor brute-forced afterwards.
+                p.content = None;
+            }
+        }
+        let rx = self.pipeline.submit(&self.shared, prepared)?;
+        rx.await.map_err(|_| LedgerError::Closed)?
+    }
+
     /// Blocking form of [`Ledger::append`] for threads outside an async runtime.
     ///
     /// # Errors

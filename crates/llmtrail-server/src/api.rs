@@ -61,6 +61,18 @@ pub struct AppState {
     pub index: Arc<llmtrail_index::Index>,
     /// Key of the analysts' pseudonyms (`crate::views`).
     pub pseudonym_key: [u8; 32],
+    /// Dashboard sessions (`crate::session`).
+    pub sessions: Arc<crate::session::Sessions>,
+    /// Whether the listener serves TLS (`[server] tls_cert`/`tls_key`): the session cookie is
+    /// then `Secure`. Each request on a TLS connection also carries the `crate::tls::Tls`
+    /// extension.
+    pub tls: bool,
+    /// Prometheus metrics (`GET /metrics`).
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// The export sinks, for their figures in the metrics.
+    pub export: Option<Arc<llmtrail_export::Exporter>>,
+    /// Whether `GET /metrics` needs a token.
+    pub metrics_require_token: bool,
     /// The alert engine, when enabled.
     pub alerts: Option<Arc<crate::alerts::AlertStage>>,
 }
@@ -93,6 +105,15 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/alerts/holds/{user}", get(crate::alerts::hold))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     let public = Router::new()
+        .route("/", get(crate::dashboard::index))
+        .route("/index.html", get(crate::dashboard::index))
+        .route("/ui/app.js", get(crate::dashboard::app_js))
+        .route("/ui/app.css", get(crate::dashboard::app_css))
+        .route(
+            "/api/v1/session",
+            post(crate::dashboard::login).delete(crate::dashboard::logout),
+        )
+        .route("/metrics", get(metrics))
         .route("/api/v1/health", get(health))
         .route("/api/v1/checkpoint", get(get_checkpoint))
         .route("/api/v1/public-key", get(get_public_key))
@@ -109,17 +130,44 @@ pub fn router(state: AppState) -> Router {
             .route("/v1/messages", post(gw_messages));
     }
     app.fallback(|| async { ApiError::not_found("route") })
+        .layer(middleware::from_fn(crate::dashboard::security_headers))
         .with_state(state)
 }
 
 async fn require_token(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let token = req
+    let bearer = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
-    match token.and_then(|t| state.tokens.authenticate(t)) {
+    let principal = match bearer {
+        Some(t) => state.tokens.authenticate(t),
+        None => {
+            // The dashboard's session cookie; a change made with it must carry the CSRF header.
+            let by_cookie = crate::session::cookie_value(req.headers())
+                .and_then(|id| state.sessions.token_of(&id))
+                .and_then(|h| state.tokens.authenticate_hash(&h));
+            let safe = matches!(*req.method(), http::Method::GET | http::Method::HEAD);
+            let marked = req
+                .headers()
+                .get(crate::session::CSRF_HEADER)
+                .is_some_and(|v| v.as_bytes() == b"1");
+            if by_cookie.is_some() && !safe && !marked {
+                return ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "csrf_header_required",
+                    format!(
+                        "a change made with the session cookie needs the {} header",
+                        crate::session::CSRF_HEADER
+                    ),
+                )
+                .into_response();
+            }
+            by_cookie
+        }
+    };
+    match principal {
         Some(p) => {
             let mut req = req;
             req.extensions_mut().insert(p);
@@ -132,6 +180,65 @@ async fn require_token(State(state): State<AppState>, req: Request, next: Next) 
 /// `GET /api/v1/token`: who the token is (name and role).
 async fn whoami(axum::Extension(p): axum::Extension<Principal>) -> Response {
     axum::Json(json!({"name": p.name, "role": p.role})).into_response()
+}
+
+/// `GET /metrics`: Prometheus text exposition (`crate::metrics`).
+async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if state.metrics_require_token {
+        let p = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(|t| state.tokens.authenticate(t.trim()));
+        match p {
+            None => return ApiError::unauthorized().into_response(),
+            Some(p) if !p.reads() => {
+                return crate::views::forbidden(&p, "read metrics").into_response();
+            }
+            Some(_) => {}
+        }
+    }
+    let cp = state.ledger.latest_checkpoint();
+    let ledger = crate::metrics::LedgerFigures {
+        records: state.ledger.size(),
+        checkpoint_size: cp.as_ref().map(|c| c.size),
+        checkpoint_age_seconds: cp.as_ref().map(|c| state.metrics.checkpoint_age(c.size)),
+    };
+    let sinks: Vec<crate::metrics::SinkFigures> = state
+        .export
+        .as_ref()
+        .map(|x| {
+            x.stats()
+                .into_iter()
+                .map(|s| crate::metrics::SinkFigures {
+                    name: s.name,
+                    queued: s.pending_records,
+                    last_delivered_index: s.last_delivered_index,
+                    delivered: s.delivered,
+                    dropped: s.dropped,
+                    failures: s.failures,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let detection = state.journal.detection.as_ref().map(|d| {
+        use std::sync::atomic::Ordering::Relaxed;
+        let s = d.stats();
+        crate::metrics::DetectionFigures {
+            queued: s.queued.load(Relaxed),
+            deferred: s.deferred.load(Relaxed),
+            read_back: s.read_back.load(Relaxed),
+            unscanned: s.unscanned.load(Relaxed),
+        }
+    });
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(&ledger, &sinks, detection.as_ref()),
+    )
+        .into_response()
 }
 
 async fn health(State(state): State<AppState>) -> Response {

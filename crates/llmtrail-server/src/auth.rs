@@ -182,6 +182,12 @@ impl Tokens {
         if !token.starts_with(TOKEN_PREFIX) {
             return None;
         }
+        self.authenticate_hash(&hash(token))
+    }
+
+    /// Returns the principal of a token known by its SHA-256 (a dashboard session keeps only
+    /// that), if the token is still valid; the store is re-read as in [`Tokens::authenticate`].
+    pub fn authenticate_hash(&self, token_hash: &[u8; 32]) -> Option<Principal> {
         let now = stamp(&self.path);
         let fresh = self.loaded.read().ok().is_some_and(|l| l.stamp == now);
         if !fresh {
@@ -193,7 +199,7 @@ impl Tokens {
                 };
             }
         }
-        self.loaded.read().ok()?.by_hash.get(&hash(token)).cloned()
+        self.loaded.read().ok()?.by_hash.get(token_hash).cloned()
     }
 }
 
@@ -256,7 +262,9 @@ pub fn revoke(data_dir: &Path, name: &str) -> Result<(), AuthError> {
     write_records(&path, &records)
 }
 
-fn hash(token: &str) -> [u8; 32] {
+/// SHA-256 of a token, the form the store keeps.
+#[must_use]
+pub fn hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 

@@ -9,7 +9,10 @@
 //! listen = "127.0.0.1:8080"
 //! max_body_bytes = 10485760           # API request bodies
 //! max_header_bytes = 65536            # request line and headers (431 beyond)
-//! header_read_timeout_ms = 30000      # time a client gets to send its headers
+//! header_read_timeout_ms = 30000      # time a client gets to send its headers (and the TLS handshake)
+//! tls_cert = "/etc/llmtrail/tls/cert.pem"  # PEM chain, server certificate first (default: none, plain HTTP)
+//! tls_key = "/etc/llmtrail/tls/key.pem"    # PEM private key; set both to serve HTTPS
+//! metrics_require_token = true        # GET /metrics needs a token of a role that reads
 //!
 //! [ledger]
 //! data_dir = "./llmtrail-data"
@@ -31,6 +34,11 @@
 //! require_token = true                 # Authorization: Bearer <API token>
 //! max_body_bytes = 10485760            # as sent and once decompressed
 //! max_concurrent_requests = 16         # more wait up to 1 s, then 429
+//!
+//! [sampling]                          # prompt content sampled per role (see crate::sampling)
+//! enabled = false
+//! keep_roles = ["admin", "developer", "finance"]
+//! rate = 0.2
 //!
 //! [[export.sinks]]                     # see llmtrail_export::config for every key
 //! type = "syslog"
@@ -115,6 +123,8 @@ pub struct RawConfig {
     pub export: llmtrail_export::ExportConfig,
     /// The MCP proxies (`llmtrail mcp wrap`, `llmtrail mcp proxy`).
     pub mcp: llmtrail_mcp::RawMcp,
+    /// Sampling of prompt content (off by default).
+    pub sampling: crate::sampling::RawSampling,
     /// Alert rules, routes, playbooks and analytics (`[alerts]`, see `llmtrail_alerts`).
     pub alerts: llmtrail_alerts::RawAlerts,
 }
@@ -129,8 +139,16 @@ pub struct RawServer {
     pub max_body_bytes: usize,
     /// Largest request head (request line and headers), in bytes.
     pub max_header_bytes: usize,
-    /// Time a client gets to send its request head, in milliseconds.
+    /// Time a client gets to send its request head, in milliseconds (also the longest TLS
+    /// handshake).
     pub header_read_timeout_ms: u64,
+    /// PEM file with the listener's certificate chain (server certificate first). With
+    /// `tls_key`, the main listener speaks HTTPS only; without, plain HTTP.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM file with the private key of `tls_cert` (PKCS#8, PKCS#1 or SEC1).
+    pub tls_key: Option<PathBuf>,
+    /// Whether `GET /metrics` needs a token (any role that reads).
+    pub metrics_require_token: bool,
 }
 
 impl Default for RawServer {
@@ -140,6 +158,9 @@ impl Default for RawServer {
             max_body_bytes: 10 * 1024 * 1024,
             max_header_bytes: 64 * 1024,
             header_read_timeout_ms: 30_000,
+            tls_cert: None,
+            tls_key: None,
+            metrics_require_token: true,
         }
     }
 }
@@ -172,17 +193,30 @@ impl Default for RawLedger {
     }
 }
 
+/// The certificate and key files of the listener (`[server] tls_cert`, `tls_key`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// PEM certificate chain.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+}
+
 /// The validated configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Listener address.
     pub listen: SocketAddr,
+    /// TLS for the main listener, when configured (read at startup by `crate::tls`).
+    pub tls: Option<TlsFiles>,
     /// API body limit.
     pub max_body_bytes: usize,
     /// Request head limit.
     pub max_header_bytes: usize,
     /// Time to send the request head.
     pub header_read_timeout: Duration,
+    /// Whether `GET /metrics` needs a token.
+    pub metrics_require_token: bool,
     /// Data directory.
     pub data_dir: PathBuf,
     /// Keys directory.
@@ -203,6 +237,8 @@ pub struct Config {
     pub export: llmtrail_export::ExportConfig,
     /// The MCP proxies' settings (validated).
     pub mcp: llmtrail_mcp::RawMcp,
+    /// Sampling of prompt content.
+    pub sampling: crate::sampling::RawSampling,
     /// Alerts.
     pub alerts: llmtrail_alerts::AlertsConfig,
 }
@@ -268,12 +304,44 @@ impl Config {
                 why: "must be between 1 and 600000".into(),
             });
         }
+        let nonempty = |p: Option<PathBuf>| p.filter(|p| !p.as_os_str().is_empty());
+        let tls = match (nonempty(raw.server.tls_cert), nonempty(raw.server.tls_key)) {
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(ConfigError::Invalid {
+                    key: "server.tls_key",
+                    why: "must be set with server.tls_cert".into(),
+                });
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::Invalid {
+                    key: "server.tls_cert",
+                    why: "must be set with server.tls_key".into(),
+                });
+            }
+        };
         let gateway = llmtrail_gateway::config::GatewayConfig::validate(raw.gateway)
             .map_err(|e| ConfigError::Gateway(e.to_string()))?;
         if raw.detect.queue == 0 || raw.detect.queue > 1_000_000 {
             return Err(ConfigError::Invalid {
                 key: "detect.queue",
                 why: "must be between 1 and 1000000".into(),
+            });
+        }
+        raw.sampling
+            .validate()
+            .map_err(|why| ConfigError::Invalid {
+                key: "sampling",
+                why,
+            })?;
+        if raw.sampling.enabled && !raw.detect.enabled {
+            return Err(ConfigError::Invalid {
+                key: "sampling.enabled",
+                why:
+                    "sampling needs detection (detect.enabled = true): a prompt with a finding is \
+                      never sampled out"
+                        .into(),
             });
         }
         if raw.ledger.segment_bytes < 1024 * 1024 {
@@ -340,9 +408,11 @@ impl Config {
         }
         Ok(Self {
             listen,
+            tls,
             max_body_bytes: raw.server.max_body_bytes,
             max_header_bytes: raw.server.max_header_bytes,
             header_read_timeout: Duration::from_millis(raw.server.header_read_timeout_ms),
+            metrics_require_token: raw.server.metrics_require_token,
             data_dir: raw.ledger.data_dir,
             keys_dir,
             origin,
@@ -353,6 +423,7 @@ impl Config {
             otlp,
             export: raw.export,
             mcp: raw.mcp,
+            sampling: raw.sampling,
             alerts,
         })
     }
@@ -471,6 +542,24 @@ mod tests {
         assert!(err.contains("otlp.listen"), "{err}");
         let err = Config::parse_raw("[otlp]\nmax_body = 3\n").unwrap_err();
         assert!(err.contains("max_body"), "{err}");
+    }
+
+    #[test]
+    fn tls_needs_both_files() {
+        assert_eq!(Config::load(None).unwrap().tls, None);
+        let raw =
+            Config::parse_raw("[server]\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n").unwrap();
+        let c = Config::validate(raw).unwrap();
+        assert_eq!(
+            c.tls,
+            Some(TlsFiles {
+                cert: "c.pem".into(),
+                key: "k.pem".into()
+            })
+        );
+        let raw = Config::parse_raw("[server]\ntls_cert = \"c.pem\"\n").unwrap();
+        let err = Config::validate(raw).unwrap_err().to_string();
+        assert!(err.contains("server.tls_key"), "{err}");
     }
 
     #[test]

@@ -30,17 +30,43 @@ pub fn index_path(data_dir: &Path) -> PathBuf {
     data_dir.join("index").join("events.sqlite")
 }
 
-/// Opens the index of a data directory, creating the directory and file when missing.
+/// Opens the index of a data directory, creating the directory and file when missing. An
+/// index of another schema version is thrown away and started afresh: it holds nothing the
+/// ledger lacks, and the feed's catch-up at startup rebuilds it.
 ///
 /// # Errors
-/// [`IndexError`] when the file cannot be opened (wrong schema version: reindex).
+/// [`IndexError`] when the file cannot be opened or removed.
 pub fn open(data_dir: &Path) -> Result<Index, IndexError> {
     let path = index_path(data_dir);
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)
             .map_err(|e| IndexError::Invalid(format!("{}: {e}", dir.display())))?;
     }
-    Index::open(&path)
+    match Index::open(&path) {
+        Err(IndexError::Version { found }) => {
+            tracing::warn!(
+                path = %path.display(),
+                found,
+                "the query index has another schema version; rebuilding it from the ledger"
+            );
+            for suffix in ["", "-wal", "-shm"] {
+                let mut p = path.clone().into_os_string();
+                p.push(suffix);
+                match std::fs::remove_file(PathBuf::from(p)) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => {
+                        return Err(IndexError::Invalid(format!(
+                            "removing the old index {}: {e}",
+                            path.display()
+                        )));
+                    }
+                }
+            }
+            Index::open(&path)
+        }
+        other => other,
+    }
 }
 
 /// Adds the ledger's records `[from, to)` to the index, in transactions of 2,048.
@@ -239,5 +265,34 @@ impl IndexFeed {
             self.low.fetch_min(first, Ordering::Relaxed);
             self.skipped.fetch_add(n as u64, Ordering::Relaxed);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_index_of_another_schema_version_is_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = index_path(dir.path());
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        {
+            let c = rusqlite::Connection::open(&path).unwrap();
+            c.execute_batch(
+                "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+                 INSERT INTO meta VALUES ('schema', 1);
+                 CREATE TABLE events (idx INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE,
+                    time_ns INTEGER NOT NULL, kind TEXT NOT NULL);
+                 INSERT INTO events VALUES (0, 'x', 0, 'llm.request');",
+            )
+            .unwrap();
+        }
+        assert!(matches!(
+            Index::open(&path),
+            Err(IndexError::Version { found: 1 })
+        ));
+        let index = open(dir.path()).unwrap();
+        assert_eq!(index.next_index().unwrap(), 0, "started afresh");
     }
 }

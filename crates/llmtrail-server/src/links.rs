@@ -13,7 +13,7 @@ use std::sync::{Arc, RwLock};
 
 use llmtrail_core::{Body, Event};
 use llmtrail_ledger::journal::AppendFuture;
-use llmtrail_ledger::{Journal, Ledger};
+use llmtrail_ledger::{Journal, Ledger, Receipt};
 use uuid::Uuid;
 
 /// Referrers by referenced id.
@@ -128,6 +128,10 @@ pub struct Indexed {
     pub export: Option<Arc<llmtrail_export::Exporter>>,
     /// The query index feed.
     pub index: Option<Arc<crate::index_feed::IndexFeed>>,
+    /// Prometheus metrics.
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
+    /// Prompt sampling, when enabled.
+    pub sampler: Option<Arc<crate::sampling::Sampler>>,
     /// The alert engine, when enabled.
     pub alerts: Option<Arc<crate::alerts::AlertStage>>,
 }
@@ -135,22 +139,56 @@ pub struct Indexed {
 impl Journal for Indexed {
     fn append<'a>(&'a self, events: &'a [Event]) -> AppendFuture<'a> {
         Box::pin(async move {
-            let receipts = self.ledger.append(events).await?;
-            self.links.add(events);
-            if let Some(d) = &self.detection {
-                d.submit(events);
+            let sampled = self.sampler.as_ref().and_then(|s| s.decide(events));
+            let Some((marked, withhold)) = sampled else {
+                let receipts = self.ledger.append(events).await?;
+                self.after_append(events, events, &receipts);
+                return Ok(receipts);
+            };
+            let receipts = self.ledger.append_withholding(&marked, &withhold).await?;
+            // Downstream sees the events as the ledger gives them back: a sampled-out prompt
+            // without its content. Detection alone gets the whole prompt (it found nothing
+            // there, and a later response is compared with its system prompt).
+            let stored: Vec<Event> = marked
+                .iter()
+                .zip(&withhold)
+                .map(|(ev, w)| {
+                    if *w {
+                        crate::sampling::without_content(ev)
+                    } else {
+                        ev.clone()
+                    }
+                })
+                .collect();
+            if let Some(m) = &self.metrics {
+                m.sampled_out(withhold.iter().filter(|w| **w).count() as u64);
             }
-            if let Some(ix) = &self.index {
-                ix.submit(&receipts, events);
-            }
-            if let Some(x) = &self.export {
-                crate::export::submit(x, events, &receipts);
-            }
-            if let Some(a) = &self.alerts {
-                a.submit(events);
-            }
+            self.after_append(&marked, &stored, &receipts);
             Ok(receipts)
         })
+    }
+}
+
+impl Indexed {
+    /// Hands appended events on: `scanned` to detection, `stored` (as the ledger holds them)
+    /// to the links, metrics, index and export.
+    fn after_append(&self, scanned: &[Event], stored: &[Event], receipts: &[Receipt]) {
+        self.links.add(stored);
+        if let Some(m) = &self.metrics {
+            m.observe(stored);
+        }
+        if let Some(d) = &self.detection {
+            d.submit(scanned, receipts);
+        }
+        if let Some(ix) = &self.index {
+            ix.submit(receipts, stored);
+        }
+        if let Some(x) = &self.export {
+            crate::export::submit(x, stored, receipts);
+        }
+        if let Some(a) = &self.alerts {
+            a.submit(stored);
+        }
     }
 }
 

@@ -50,6 +50,9 @@ pub enum ServeError {
     /// The gateway could not start (its virtual key store is unreadable).
     #[error(transparent)]
     Gateway(llmtrail_gateway::vkeys::VkeyError),
+    /// The listener's TLS certificate or key is unusable (names the file).
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     /// The data directory or the listener failed.
     #[error("{what}: {source}")]
     Io {
@@ -120,6 +123,14 @@ pub fn open_ledger(config: &Config) -> Result<Ledger, ServeError> {
 /// # Errors
 /// [`ServeError`] when startup fails; a clean shutdown returns `Ok`.
 pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Result<(), ServeError> {
+    // Before anything is opened: a bad certificate or key is a configuration error.
+    let tls = match &config.tls {
+        Some(files) => Some(tokio_rustls::TlsAcceptor::from(crate::tls::server_config(
+            &files.cert,
+            &files.key,
+        )?)),
+        None => None,
+    };
     let cfg = config.clone();
     let (ledger, links) = tokio::task::spawn_blocking(move || {
         let ledger = open_ledger(&cfg)?;
@@ -184,6 +195,21 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
                 source: std::io::Error::other(e),
             })??;
     }
+    let metrics = Arc::new(crate::metrics::Metrics::new());
+    let sampler = match &engine {
+        Some(engine) if config.sampling.enabled => {
+            tracing::info!(
+                keep_roles = ?config.sampling.keep_roles,
+                rate = config.sampling.rate,
+                "prompt content sampling on"
+            );
+            Some(Arc::new(crate::sampling::Sampler::new(
+                config.sampling.clone(),
+                Arc::clone(engine),
+            )))
+        }
+        _ => None,
+    };
     let alert_stage = if config.alerts.enabled {
         let alerts_journal = Indexed {
             ledger: Arc::clone(&ledger),
@@ -191,6 +217,8 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
             detection: None,
             export: export.clone(),
             index: Some(Arc::clone(&index_feed)),
+            metrics: Some(Arc::clone(&metrics)),
+            sampler: None,
             alerts: None,
         };
         let (cfg, l) = (config.alerts.clone(), Arc::clone(&ledger));
@@ -216,11 +244,14 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
                 detection: None,
                 export: export.clone(),
                 index: Some(Arc::clone(&index_feed)),
+                metrics: Some(Arc::clone(&metrics)),
+                sampler: None,
                 alerts: alert_stage.clone(),
             };
             Some(Detection::start(
                 Arc::clone(engine),
                 Arc::new(findings_journal),
+                Arc::clone(&ledger),
                 tokio::runtime::Handle::current(),
                 config.detect.queue,
                 &config.data_dir,
@@ -234,6 +265,8 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
         detection,
         export: export.clone(),
         index: Some(index_feed),
+        metrics: Some(Arc::clone(&metrics)),
+        sampler,
         alerts: alert_stage.clone(),
     };
     let _ = export_alerts.set(Arc::new(journal.clone()));
@@ -284,6 +317,11 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
                 source,
             }
         })?,
+        sessions: Arc::default(),
+        tls: tls.is_some(),
+        metrics,
+        export: export.clone(),
+        metrics_require_token: config.metrics_require_token,
         alerts: alert_stage,
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -319,11 +357,11 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
     match otlp_listener {
         Some(l) => {
             tokio::join!(
-                serve_connections(listener, app, &config),
-                serve_connections(l, otlp::standalone(otlp_state), &config),
+                serve_connections(listener, app, &config, tls),
+                serve_connections(l, otlp::standalone(otlp_state), &config, None),
             );
         }
-        None => serve_connections(listener, app, &config).await,
+        None => serve_connections(listener, app, &config, tls).await,
     }
     if let (Some(gw), Some(task)) = (gateway, recorder) {
         task.close(gw.recorder()).await;
@@ -337,8 +375,15 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
     Ok(())
 }
 
-/// Accepts connections until a shutdown signal, then waits for open ones to finish.
-async fn serve_connections(listener: tokio::net::TcpListener, app: axum::Router, config: &Config) {
+/// Accepts connections until a shutdown signal, then waits for open ones to finish. With `tls`,
+/// each connection first completes a TLS handshake (on its own task, within the header read
+/// timeout) and its requests carry the [`crate::tls::Tls`] extension.
+async fn serve_connections(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    config: &Config,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
     let graceful = GracefulShutdown::new();
     let mut builder = http1::Builder::new();
     builder
@@ -363,8 +408,12 @@ async fn serve_connections(listener: tokio::net::TcpListener, app: axum::Router,
                 let _ = stream.set_nodelay(true);
                 let app = app.clone();
                 let limit = config.max_header_bytes;
+                let secure = tls.is_some();
                 let service = hyper::service::service_fn(move |mut req: http::Request<Incoming>| {
                     req.extensions_mut().insert(PeerAddr(peer));
+                    if secure {
+                        req.extensions_mut().insert(crate::tls::Tls);
+                    }
                     let app = app.clone();
                     async move {
                         if head_len(&req) > limit {
@@ -373,10 +422,36 @@ async fn serve_connections(listener: tokio::net::TcpListener, app: axum::Router,
                         app.oneshot(req).await
                     }
                 });
-                let conn = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
-                tokio::spawn(async move {
-                    let _ = conn.await;
-                });
+                match &tls {
+                    None => {
+                        let conn =
+                            graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
+                        tokio::spawn(async move {
+                            let _ = conn.await;
+                        });
+                    }
+                    Some(acceptor) => {
+                        let accept = acceptor.accept(stream);
+                        let watcher = graceful.watcher();
+                        let builder = builder.clone();
+                        let handshake_timeout = config.header_read_timeout;
+                        tokio::spawn(async move {
+                            let stream = match tokio::time::timeout(handshake_timeout, accept).await {
+                                Ok(Ok(s)) => s,
+                                Ok(Err(e)) => {
+                                    tracing::debug!(peer = %peer, error = %e, "TLS handshake failed");
+                                    return;
+                                }
+                                Err(_) => {
+                                    tracing::debug!(peer = %peer, "TLS handshake timed out");
+                                    return;
+                                }
+                            };
+                            let conn = builder.serve_connection(TokioIo::new(stream), service);
+                            let _ = watcher.watch(conn).await;
+                        });
+                    }
+                }
             }
             () = &mut shutdown => break,
         }

@@ -1,7 +1,8 @@
-//! The `llmtrail` binary: `serve`, `verify`, `ingest`, `keys`, `mcp`, `search`, `reindex`, `scan`,
-//! `rules`, `keygen`, `schema`.
+//! The `llmtrail` binary: `serve`, `demo`, `verify`, `ingest`, `keys`, `mcp`, `search`, `reindex`,
+//! `scan`, `rules`, `keygen`, `schema`.
 
 mod client;
+mod demo_cmd;
 mod ingest;
 mod keys_cmd;
 mod mcp_cmd;
@@ -48,6 +49,8 @@ enum Command {
         #[arg(long)]
         listen: Option<SocketAddr>,
     },
+    /// Serve with a built-in mock LLM and a day of replayed traffic (offline first look).
+    Demo(demo_cmd::DemoArgs),
     /// Verify a ledger offline, or a running server against a kept checkpoint.
     Verify {
         /// Data directory to verify.
@@ -196,9 +199,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .enable_all()
                 .build()?;
             let data_dir = config.data_dir.clone();
+            let scheme = if config.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
             runtime.block_on(llmtrail_server::serve::run(config, |addr| {
                 println!(
-                    "llmtrail listening on http://{addr} (data in {})",
+                    "llmtrail listening on {scheme}://{addr} (data in {})",
                     data_dir.display()
                 );
                 let admin = data_dir.join(llmtrail_server::auth::ADMIN_TOKEN_FILE);
@@ -206,6 +214,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     println!("admin token: {}", admin.display());
                 }
             }))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Demo(args) => {
+            demo_cmd::run(&args)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify {

@@ -16,20 +16,6 @@ use std::time::{Duration, Instant};
 use common::{Server, bin, run_with_env, write_config};
 use serde_json::{Value, json};
 
-fn post_all(server: &Server, events: &[Value]) -> Vec<String> {
-    let r = server.post(
-        "application/json",
-        Value::Array(events.to_vec()).to_string().as_bytes(),
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
-    r.json()
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x["id"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 fn ids_of(v: &Value) -> Vec<String> {
     v["events"]
         .as_array()
@@ -66,7 +52,7 @@ fn seed(server: &Server) -> Vec<String> {
         request("u-2", "s-2", "what is the refund status of order 77"),
         request("u-3", "s-3", "Write a haiku about ledgers"),
     ];
-    let ids = post_all(server, &events);
+    let ids = server.post_all(&events);
     events = vec![
         json!({"kind": "llm.response", "body": {"request_id": ids[0], "status": "ok",
                "usage": {"gen_ai.usage.input_tokens": 20, "gen_ai.usage.output_tokens": 9}, "latency_ms": 412.5,
@@ -80,7 +66,7 @@ fn seed(server: &Server) -> Vec<String> {
                         "gen_ai.tool.call.arguments": {"order": "77"}}}),
     ];
     let mut all = ids;
-    all.extend(post_all(server, &events));
+    all.extend(server.post_all(&events));
     all
 }
 

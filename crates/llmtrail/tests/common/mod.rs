@@ -134,6 +134,23 @@ impl Server {
         reply(req.send(body))
     }
 
+    /// Posts events as one JSON array; returns their ids in order.
+    pub fn post_all(&self, events: &[serde_json::Value]) -> Vec<String> {
+        let r = self.post(
+            "application/json",
+            serde_json::Value::Array(events.to_vec())
+                .to_string()
+                .as_bytes(),
+        );
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["id"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
     pub fn size(&self) -> u64 {
         self.get_anon("/api/v1/health").json()["size"]
             .as_u64()
