@@ -30,6 +30,9 @@
 //!   configured, not with the ledger's history. Appends complete slightly out of index order
 //!   under concurrency, so a crash can still lose an event whose index is below one that was
 //!   buffered before it.
+//! - An escalation sink ([`Exporter::set_escalation_sinks`], `alerts.escalation_sinks`)
+//!   receives only the records whose event names it in the tag [`ROUTES_TAG`] (alerts routed
+//!   to it by the alert engine); every other sink receives every record.
 //! - llmtrail's own logs name sinks, counts and errors, never record contents.
 
 use std::path::Path;
@@ -160,6 +163,8 @@ struct Sink {
     failures: AtomicU64,
     write_failed: AtomicU64,
     last_alert: Mutex<Option<Instant>>,
+    /// An escalation sink: it receives only the records routed to it (`ROUTES_TAG`).
+    escalation: AtomicBool,
 }
 
 /// The running exporter.
@@ -279,6 +284,7 @@ impl Exporter {
                 failures: AtomicU64::new(0),
                 write_failed: AtomicU64::new(0),
                 last_alert: Mutex::new(None),
+                escalation: AtomicBool::new(false),
             });
             let handle = {
                 let sink = Arc::clone(&sink);
@@ -316,6 +322,22 @@ impl Exporter {
     #[must_use]
     pub fn is_active(&self) -> bool {
         !self.sinks.is_empty()
+    }
+
+    /// Makes the named sinks escalation sinks: from now on they receive only the records whose
+    /// event tag [`ROUTES_TAG`] names them (alerts routed to them), not every event. Returns
+    /// the names that match no sink.
+    pub fn set_escalation_sinks(&self, names: &[String]) -> Vec<String> {
+        for s in &self.sinks {
+            if names.contains(&s.name) {
+                s.escalation.store(true, Ordering::SeqCst);
+            }
+        }
+        names
+            .iter()
+            .filter(|n| !self.sinks.iter().any(|s| &s.name == *n))
+            .cloned()
+            .collect()
     }
 
     /// Queues records for every sink; never blocks.
@@ -460,9 +482,11 @@ fn write_all(
     on_overflow: Option<&OverflowHook>,
 ) {
     for sink in sinks {
+        let escalation = sink.escalation.load(Ordering::Relaxed);
         let frames: Vec<(u64, Vec<u8>)> = batch
             .iter()
             .filter(|r| !catch_up || (sink.caught_up_to != u64::MAX && r.index > sink.caught_up_to))
+            .filter(|r| !escalation || routed_to(r, &sink.name))
             .map(|r| (r.index, sink.renderer.render(r)))
             .collect();
         if frames.is_empty() {
@@ -486,6 +510,17 @@ fn write_all(
             overflow(sink, dropped, on_overflow);
         }
     }
+}
+
+/// Event tag listing the sinks an alert is routed to, comma-separated (set by the alert
+/// engine).
+pub const ROUTES_TAG: &str = "llmtrail.routes";
+
+fn routed_to(r: &Record, sink: &str) -> bool {
+    r.event
+        .tags
+        .get(ROUTES_TAG)
+        .is_some_and(|v| v.split(',').any(|s| s == sink))
 }
 
 fn overflow(sink: &Sink, dropped: u64, hook: Option<&OverflowHook>) {
@@ -654,6 +689,40 @@ mod tests {
             assert_eq!(l["index"], i);
             assert_eq!(l["leaf_hash"], hex::encode([i as u8; 32]));
         }
+    }
+
+    #[test]
+    fn escalation_sinks_get_only_what_is_routed_to_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let (all, pager) = (dir.path().join("all.jsonl"), dir.path().join("pager.jsonl"));
+        let cfg = config(&format!(
+            "[[export.sinks]]\ntype = \"file\"\nname = \"all\"\npath = \"{}\"\n\
+             [[export.sinks]]\ntype = \"file\"\nname = \"pager\"\npath = \"{}\"\n",
+            all.display(),
+            pager.display()
+        ));
+        let ex = Exporter::start(&cfg, dir.path(), None).unwrap();
+        assert_eq!(
+            ex.set_escalation_sinks(&["pager".into(), "nope".into()]),
+            ["nope"]
+        );
+        let mut routed = testdata::finding(2, "x");
+        routed
+            .event
+            .tags
+            .insert(ROUTES_TAG.into(), "soc,pager".into());
+        let mut elsewhere = testdata::finding(3, "x");
+        elsewhere
+            .event
+            .tags
+            .insert(ROUTES_TAG.into(), "pagerduty".into());
+        ex.submit(vec![testdata::request(0, "u"), testdata::response(1)]);
+        ex.submit(vec![routed, elsewhere]);
+        wait_for(|| ex.stats()[0].delivered == 4 && ex.stats()[1].delivered == 1);
+        ex.close(Duration::from_secs(1));
+        let pager = std::fs::read_to_string(&pager).unwrap();
+        assert_eq!(pager.lines().count(), 1);
+        assert!(pager.contains("\"index\":2"), "{pager}");
     }
 
     #[test]

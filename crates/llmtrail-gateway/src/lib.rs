@@ -5,6 +5,7 @@
 //! virtual keys; [`providers`] the wire formats; [`capture`] the pass-through body that keeps a
 //! copy; [`recorder`] the background appender.
 
+pub mod admission;
 pub mod capture;
 pub mod config;
 pub mod exchange;

@@ -67,6 +67,7 @@ pub struct Gateway {
     calls: CallIndex,
     policy: Option<crate::policy::Policy>,
     runtime: tokio::runtime::Handle,
+    admission: std::sync::OnceLock<Arc<dyn crate::admission::Admission>>,
 }
 
 impl std::fmt::Debug for Gateway {
@@ -108,6 +109,7 @@ impl Gateway {
             calls: CallIndex::new(100_000),
             policy,
             runtime: tokio::runtime::Handle::current(),
+            admission: std::sync::OnceLock::new(),
         };
         Ok((Arc::new(gateway), task))
     }
@@ -116,6 +118,11 @@ impl Gateway {
     #[must_use]
     pub fn config(&self) -> &GatewayConfig {
         &self.cfg
+    }
+
+    /// Installs the admission check (alert playbooks' blocks); only the first call counts.
+    pub fn set_admission(&self, admission: Arc<dyn crate::admission::Admission>) {
+        let _ = self.admission.set(admission);
     }
 
     /// Returns the recorder (for its counters).
@@ -279,6 +286,10 @@ impl Gateway {
                 ex.actor.agent = actor.agent;
                 ex.tags = header_id.tags.clone();
             }
+        }
+
+        if let Some(refusal) = self.admission.get().and_then(|a| a.refuse(&ex.actor)) {
+            return self.refuse(&ex, kind, parsed.body, &bytes, &refusal).await;
         }
 
         let upstream = match upstream::route(&self.cfg, kind, &parsed.body.model, &parts.headers) {
@@ -616,6 +627,49 @@ impl Gateway {
         );
         *resp.status_mut() = status;
         *resp.headers_mut() = headers;
+        resp
+    }
+
+    /// Refuses a caller that an alert's playbook blocked: recorded (with the alert) and
+    /// answered 403 naming the alert.
+    async fn refuse(
+        &self,
+        ex: &Exchange,
+        kind: Kind,
+        mut body: LlmRequest,
+        raw: &[u8],
+        refusal: &crate::admission::Refusal,
+    ) -> Response<GatewayBody> {
+        use crate::admission::{ALERT_HEADER, BLOCKED_CODE};
+        body.attributes.insert(
+            "llmtrail.blocked_by_alert".into(),
+            refusal.alert_id.clone().into(),
+        );
+        let events = vec![
+            ex.request_event(body, raw, Some(BLOCKED_CODE)),
+            ex.failure_event(403, "alert", BLOCKED_CODE),
+        ];
+        tracing::info!(
+            alert_id = %refusal.alert_id,
+            rule = %refusal.rule_id,
+            subject = refusal.subject,
+            "request refused: blocked by an alert"
+        );
+        if let Err(e) = self.log(events).await {
+            return self.reply(ex, kind, &e);
+        }
+        let err = GatewayError::new(
+            StatusCode::FORBIDDEN,
+            BLOCKED_CODE,
+            format!(
+                "this {} is blocked until {} by llmtrail alert {} (rule {})",
+                refusal.subject, refusal.until, refusal.alert_id, refusal.rule_id
+            ),
+        );
+        let mut resp = self.reply(ex, kind, &err);
+        if let Ok(v) = HeaderValue::from_str(&refusal.alert_id) {
+            resp.headers_mut().insert(ALERT_HEADER, v);
+        }
         resp
     }
 

@@ -23,6 +23,9 @@
 //!   `tool.call` with status `blocked` is logged. A held call is logged `pending` with
 //!   decision `hold`, registered with `serve`'s approvals, and runs once approved; denied or
 //!   timed out, it is refused with `-32002` and logged `blocked`.
+//! - A `tools/call` that policy allows is held all the same when an alert's `hold_tools`
+//!   playbook holds the connection's user (`serve` is asked per call; the rule is then
+//!   `alert:<rule id>:<alert id>`). When `serve` cannot say, policy's decision stands.
 //! - The ledger keeps the raw result; only what the client receives is redacted.
 //! - A result the client receives carries the id of its `tool.call` event under
 //!   `_meta["llmtrail.dev/event_id"]`, so a client can find its trail.
@@ -279,6 +282,23 @@ impl Gate {
     pub async fn admit(&self, conn: &Conn, mut call: Call) -> Result<Call, Value> {
         if matches!(call.kind, CallKind::Handshake | CallKind::ToolList) {
             return Ok(call);
+        }
+        // An alert's playbook may hold this user's tool calls: policy's allow becomes a hold.
+        if call.kind == CallKind::Tool
+            && matches!(call.verdict.action, Action::Allow | Action::Alert)
+            && let Some(user) = conn.actor.user.as_deref()
+        {
+            match self.reporter.held(user).await {
+                Ok(Some(rule)) => {
+                    tracing::info!(rule = %rule, "MCP call held: the user's tool calls are held by an alert");
+                    call.verdict.action = Action::Hold;
+                    call.verdict.rule = Some(rule);
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not ask serve whether the user's tool calls are held");
+                }
+            }
         }
         match call.verdict.action {
             Action::Block => {

@@ -210,6 +210,34 @@ impl Reporter {
         }
     }
 
+    /// Asks whether an alert's playbook holds `user`'s tool calls for approval
+    /// (`GET /api/v1/alerts/holds/{user}`); returns the alert rule behind the hold. A `serve`
+    /// with alerts disabled (404) holds nothing.
+    ///
+    /// # Errors
+    /// [`ReportError`] when `serve` is unreachable or answers with another error.
+    pub async fn held(&self, user: &str) -> Result<Option<String>, ReportError> {
+        let path = format!("/api/v1/alerts/holds/{}", percent_encode(user));
+        let (status, reply) = self.call(Method::GET, &path, None, APPEND_TIMEOUT).await?;
+        if status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            return Err(ReportError::Status {
+                status: status.as_u16(),
+                body: String::from_utf8_lossy(&reply).chars().take(300).collect(),
+            });
+        }
+        let v: Value = serde_json::from_slice(&reply).unwrap_or(Value::Null);
+        Ok((v["held"] == true).then(|| {
+            format!(
+                "alert:{}:{}",
+                v["rule_id"].as_str().unwrap_or("unknown"),
+                v["alert_id"].as_str().unwrap_or("unknown")
+            )
+        }))
+    }
+
     /// Registers a held call (its `tool.call` event, already appended) for approval.
     ///
     /// # Errors
@@ -292,4 +320,17 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         cur = inner.source();
     }
     s
+}
+
+/// Percent-encodes a path segment (everything but unreserved characters).
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }

@@ -140,6 +140,8 @@ pub(crate) struct Shared {
     pub(crate) record: bool,
     pub(crate) count: AtomicUsize,
     pub(crate) requests: Mutex<Vec<ReceivedRequest>>,
+    /// Milliseconds to wait before answering any request ([`MockUpstream::set_delay`]).
+    pub(crate) delay_ms: std::sync::atomic::AtomicU64,
 }
 
 /// A running mock provider, serving on its own thread with its own tokio runtime.
@@ -207,6 +209,7 @@ impl MockUpstream {
             record: options.record,
             count: AtomicUsize::new(0),
             requests: Mutex::new(Vec::new()),
+            delay_ms: std::sync::atomic::AtomicU64::new(0),
         });
         let (shutdown, stopped) = tokio::sync::oneshot::channel();
         let server_shared = Arc::clone(&shared);
@@ -246,6 +249,13 @@ impl MockUpstream {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// Makes every later answer wait `delay` after the request body was read, whatever the
+    /// model: a provider whose latency drifts.
+    pub fn set_delay(&self, delay: std::time::Duration) {
+        let ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
+        self.shared.delay_ms.store(ms, Ordering::Relaxed);
     }
 
     /// Returns the number of requests received so far.

@@ -154,6 +154,10 @@ async fn handle(request: Request<Incoming>, shared: Arc<Shared>) -> io::Result<R
             .unwrap_or_else(PoisonError::into_inner)
             .push(received);
     }
+    let delay = shared.delay_ms.load(Ordering::Relaxed);
+    if delay > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+    }
     let reply = Reply { flavor, seq };
     if too_large {
         let message = format!("request body exceeds {MAX_REQUEST_BODY} bytes");

@@ -73,6 +73,8 @@ pub struct AppState {
     pub export: Option<Arc<llmtrail_export::Exporter>>,
     /// Whether `GET /metrics` needs a token.
     pub metrics_require_token: bool,
+    /// The alert engine, when enabled.
+    pub alerts: Option<Arc<crate::alerts::AlertStage>>,
 }
 
 /// Builds the router.
@@ -95,6 +97,12 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/approvals/{id}",
             get(crate::approvals::get).post(crate::approvals::decide),
         )
+        .route("/api/v1/alerts", get(crate::alerts::list))
+        .route(
+            "/api/v1/alerts/{id}",
+            get(crate::alerts::get).post(crate::alerts::change),
+        )
+        .route("/api/v1/alerts/holds/{user}", get(crate::alerts::hold))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     let public = Router::new()
         .route("/", get(crate::dashboard::index))

@@ -45,6 +45,10 @@
 //! address = "127.0.0.1:5514"
 //! protocol = "tcp"
 //! format = "cef"
+//! [alerts]                             # see llmtrail_alerts (crate docs) for every key
+//! escalation_sinks = []                # sinks that get only the alerts routed to them
+//! [alerts.routes]
+//! critical = ["syslog-0"]              # sink names; checked against [[export.sinks]]
 //! [mcp]                                # see llmtrail_mcp::config for every key
 //! critical = "block"
 //! [[mcp.tools]]
@@ -88,6 +92,9 @@ pub enum ConfigError {
     /// An `[[export.sinks]]` value is invalid (the message names the sink and key).
     #[error("{0}")]
     Export(String),
+    /// An `[alerts]` value is invalid (the message names the key).
+    #[error("{0}")]
+    Alerts(String),
     /// A value is out of its allowed range.
     #[error("config key `{key}`: {why}")]
     Invalid {
@@ -118,6 +125,8 @@ pub struct RawConfig {
     pub mcp: llmtrail_mcp::RawMcp,
     /// Sampling of prompt content (off by default).
     pub sampling: crate::sampling::RawSampling,
+    /// Alert rules, routes, playbooks and analytics (`[alerts]`, see `llmtrail_alerts`).
+    pub alerts: llmtrail_alerts::RawAlerts,
 }
 
 /// `[server]`
@@ -230,6 +239,8 @@ pub struct Config {
     pub mcp: llmtrail_mcp::RawMcp,
     /// Sampling of prompt content.
     pub sampling: crate::sampling::RawSampling,
+    /// Alerts.
+    pub alerts: llmtrail_alerts::AlertsConfig,
 }
 
 impl Config {
@@ -355,9 +366,21 @@ impl Config {
                 why: "must be between 1 and 1000000".into(),
             });
         }
-        raw.export
+        let sinks = raw
+            .export
             .validate()
             .map_err(|e| ConfigError::Export(e.to_string()))?;
+        let alerts = raw
+            .alerts
+            .validate()
+            .map_err(|e| ConfigError::Alerts(e.to_string()))?;
+        for (key, name) in alerts.sink_names() {
+            if !sinks.iter().any(|(common, _)| common.name == name) {
+                return Err(ConfigError::Alerts(format!(
+                    "alerts: `{key}` names the sink {name:?}, which is not in [[export.sinks]]"
+                )));
+            }
+        }
         raw.mcp.validate().map_err(|e| match e {
             llmtrail_mcp::config::ConfigError::Invalid { key, why } => ConfigError::Invalid {
                 key: match key {
@@ -401,6 +424,7 @@ impl Config {
             export: raw.export,
             mcp: raw.mcp,
             sampling: raw.sampling,
+            alerts,
         })
     }
 
@@ -452,6 +476,29 @@ mod tests {
         let raw = Config::parse_raw("[server]\nlisten = \"nowhere\"\n").unwrap();
         let err = Config::validate(raw).unwrap_err().to_string();
         assert!(err.contains("server.listen"), "{err}");
+    }
+
+    #[test]
+    fn alert_routes_must_name_configured_sinks() {
+        let ok = Config::parse_raw(
+            "[[export.sinks]]\ntype = \"file\"\nname = \"pager\"\npath = \"p.jsonl\"\n\
+             [alerts]\nescalation_sinks = [\"pager\"]\n[alerts.routes]\ncritical = [\"pager\"]\n",
+        )
+        .unwrap();
+        assert_eq!(Config::validate(ok).unwrap().alerts.routes[3], ["pager"]);
+        let bad = Config::parse_raw("[alerts.routes]\nhigh = [\"nowhere\"]\n").unwrap();
+        let err = Config::validate(bad).unwrap_err().to_string();
+        assert!(
+            err.contains("routes.high") && err.contains("nowhere"),
+            "{err}"
+        );
+        let bad = Config::parse_raw("[alerts]\ndedup = \"forever\"\n").unwrap();
+        assert!(
+            Config::validate(bad)
+                .unwrap_err()
+                .to_string()
+                .contains("dedup")
+        );
     }
 
     #[test]

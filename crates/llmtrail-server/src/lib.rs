@@ -1,6 +1,7 @@
 //! The llmtrail server: configuration, the HTTP API under `/api/v1/`, the OTLP/HTTP receiver
 //! (`/v1/traces`, `/v1/logs`), API tokens, and `serve`.
 
+pub mod alerts;
 pub mod api;
 pub mod approvals;
 pub mod auth;

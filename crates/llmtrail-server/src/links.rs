@@ -115,7 +115,7 @@ impl Links {
 }
 
 /// The ledger as a journal that also keeps [`Links`] current and hands every appended event
-/// to detection, to the query index and to export.
+/// to detection, to the query index, to export and to the alert engine.
 #[derive(Debug, Clone)]
 pub struct Indexed {
     /// The ledger.
@@ -132,6 +132,8 @@ pub struct Indexed {
     pub metrics: Option<Arc<crate::metrics::Metrics>>,
     /// Prompt sampling, when enabled.
     pub sampler: Option<Arc<crate::sampling::Sampler>>,
+    /// The alert engine, when enabled.
+    pub alerts: Option<Arc<crate::alerts::AlertStage>>,
 }
 
 impl Journal for Indexed {
@@ -183,6 +185,9 @@ impl Indexed {
         }
         if let Some(x) = &self.export {
             crate::export::submit(x, stored, receipts);
+        }
+        if let Some(a) = &self.alerts {
+            a.submit(stored);
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `serve`: open the data directory (creating keys and the first admin token on a first start),
 //! open the ledger, listen (API, gateway and OTLP receiver on one HTTP/1.1 listener, plus an
-//! OTLP-only listener when `otlp.listen` is set), start the `[export]` sinks, and shut down
+//! OTLP-only listener when `otlp.listen` is set), start the `[export]` sinks and the
+//! `[alerts]` engine (rebuilt from the ledger, see `crate::alerts`), and shut down
 //! cleanly on SIGINT or SIGTERM with a final checkpoint.
 
 use std::net::SocketAddr;
@@ -43,6 +44,9 @@ pub enum ServeError {
     /// An export sink could not start (names the sink).
     #[error(transparent)]
     Export(#[from] llmtrail_export::ExportError),
+    /// The alert engine could not start (GeoIP database, ledger replay).
+    #[error(transparent)]
+    Alerts(#[from] crate::alerts::AlertsError),
     /// The gateway could not start (its virtual key store is unreadable).
     #[error(transparent)]
     Gateway(llmtrail_gateway::vkeys::VkeyError),
@@ -178,6 +182,11 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
         tokio::runtime::Handle::current(),
     )?;
     if let Some(x) = &export {
+        for unknown in x.set_escalation_sinks(&config.alerts.escalation_sinks) {
+            tracing::warn!(sink = %unknown, "alerts.escalation_sinks names no export sink");
+        }
+    }
+    if let Some(x) = &export {
         let (x, l) = (Arc::clone(x), Arc::clone(&ledger));
         tokio::task::spawn_blocking(move || crate::export::catch_up(&x, &l))
             .await
@@ -201,6 +210,32 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
         }
         _ => None,
     };
+    let alert_stage = if config.alerts.enabled {
+        let alerts_journal = Indexed {
+            ledger: Arc::clone(&ledger),
+            links: Arc::clone(&links),
+            detection: None,
+            export: export.clone(),
+            index: Some(Arc::clone(&index_feed)),
+            metrics: Some(Arc::clone(&metrics)),
+            sampler: None,
+            alerts: None,
+        };
+        let (cfg, l) = (config.alerts.clone(), Arc::clone(&ledger));
+        let handle = tokio::runtime::Handle::current();
+        Some(
+            tokio::task::spawn_blocking(move || {
+                crate::alerts::AlertStage::start(&cfg, &l, Arc::new(alerts_journal), handle)
+            })
+            .await
+            .map_err(|e| ServeError::Io {
+                what: "startup".into(),
+                source: std::io::Error::other(e),
+            })??,
+        )
+    } else {
+        None
+    };
     let detection = match &engine {
         Some(engine) if config.detect.enabled => {
             let findings_journal = Indexed {
@@ -211,6 +246,7 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
                 index: Some(Arc::clone(&index_feed)),
                 metrics: Some(Arc::clone(&metrics)),
                 sampler: None,
+                alerts: alert_stage.clone(),
             };
             Some(Detection::start(
                 Arc::clone(engine),
@@ -231,6 +267,7 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
         index: Some(index_feed),
         metrics: Some(Arc::clone(&metrics)),
         sampler,
+        alerts: alert_stage.clone(),
     };
     let _ = export_alerts.set(Arc::new(journal.clone()));
     let (tokens, created) = Tokens::load_or_init(&config.data_dir)?;
@@ -245,6 +282,9 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
             engine.clone(),
         )
         .map_err(ServeError::Gateway)?;
+        if let Some(stage) = &alert_stage {
+            gw.set_admission(Arc::clone(stage) as Arc<dyn llmtrail_gateway::admission::Admission>);
+        }
         (Some(gw), Some(task))
     } else {
         (None, None)
@@ -282,6 +322,7 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
         metrics,
         export: export.clone(),
         metrics_require_token: config.metrics_require_token,
+        alerts: alert_stage,
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
