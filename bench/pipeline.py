@@ -4,6 +4,10 @@ empty and nothing deferred left, every export sink delivered up to the ledger's 
 prints the figures.
 
     python3 bench/pipeline.py URL TOKEN SECONDS THREADS BATCH
+
+MIX=attack (default): one prompt in five is an injection and three outputs in four carry a
+secret, PII or an exfiltration link (about 40% of the ledger's records end up being findings).
+MIX=typical: one prompt in 50 is an injection and one output in 30 carries a secret or PII.
 """
 
 import http.client
@@ -11,6 +15,7 @@ import json
 import sys
 import threading
 import time
+import os
 import urllib.parse
 
 url, token, seconds, threads, batch = sys.argv[1], sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
@@ -31,6 +36,21 @@ OUTPUTS = [
 ]
 
 
+TYPICAL = os.environ.get("MIX", "attack") == "typical"
+
+
+def prompt(n):
+    if TYPICAL:
+        return PROMPTS[3] if n % 50 == 0 else [PROMPTS[0], PROMPTS[1], PROMPTS[2], PROMPTS[4]][n % 4]
+    return PROMPTS[n % len(PROMPTS)]
+
+
+def output(n):
+    if TYPICAL:
+        return OUTPUTS[2] if n % 30 == 0 else OUTPUTS[n % 2]
+    return OUTPUTS[n % len(OUTPUTS)]
+
+
 def events(seed):
     out = []
     for i in range(batch):
@@ -43,13 +63,13 @@ def events(seed):
             out.append({"kind": "llm.request", "actor": actor, "body": {
                 "gen_ai.provider.name": "openai", "gen_ai.request.model": ["gpt-4o", "gpt-4o-mini"][n % 2],
                 "gen_ai.input.messages": [{"role": "user", "parts": [
-                    {"type": "text", "content": PROMPTS[n % len(PROMPTS)].format(n=n)}]}]}})
+                    {"type": "text", "content": prompt(n).format(n=n)}]}]}})
         elif k == 2:
             out.append({"kind": "llm.response", "actor": actor, "body": {
                 "status": "ok", "latency_ms": 300 + n % 500,
                 "usage": {"gen_ai.usage.input_tokens": 40 + n % 60, "gen_ai.usage.output_tokens": 80 + n % 90},
                 "gen_ai.output.messages": [{"role": "assistant", "parts": [
-                    {"type": "text", "content": OUTPUTS[n % len(OUTPUTS)].format(n=n)}]}]}})
+                    {"type": "text", "content": output(n).format(n=n)}]}]}})
         else:
             out.append({"kind": "tool.call", "actor": actor, "body": {
                 "gen_ai.tool.name": ["search_orders", "shell", "http_get"][n % 3], "status": "ok",

@@ -7,7 +7,8 @@
 # over TCP to a local receiver, and a rotating JSON file) must all catch up. Prints events/s
 # acknowledged and end to end (until the last stage caught up), and serve's peak RSS.
 #
-#   bench/pipeline.sh                        # SECONDS_PER_RUN=20 THREADS=4 BATCH=200
+#   bench/pipeline.sh                        # SECONDS_PER_RUN=20 THREADS=4 BATCH=200 MIX=attack
+#   MIX=typical bench/pipeline.sh            # few findings (see bench/pipeline.py)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-20}
@@ -63,7 +64,7 @@ for _ in $(seq 200); do
   curl -s -o /dev/null "http://127.0.0.1:$HTTP_PORT/api/v1/health" && break
   sleep 0.05
 done
-echo "pipeline: ${SECONDS_PER_RUN} s, ${THREADS} client threads, batches of ${BATCH} events"
+echo "pipeline: ${SECONDS_PER_RUN} s, ${THREADS} client threads, batches of ${BATCH} events, mix ${MIX:-attack}"
 "$PYTHON" bench/pipeline.py "http://127.0.0.1:$HTTP_PORT" "$(cat "$work/data/admin.token")" \
   "$SECONDS_PER_RUN" "$THREADS" "$BATCH"
 echo "  serve peak RSS: $(awk '/VmHWM/ {printf "%.0f MB", $2 / 1024}' "/proc/$pid/status")"
