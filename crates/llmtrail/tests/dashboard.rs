@@ -443,6 +443,31 @@ fn an_analyst_logs_in_and_walks_overview_search_event_and_trail_in_chromium() {
     let key = server.get_anon("/api/v1/public-key").body;
     assert!(browser.text().contains(key.trim()));
 
+    // The alerts the built-in rules raised: the analyst acknowledges one with a reason.
+    browser.click("#nav a[data-page=alerts]");
+    browser.wait("#alerts table");
+    let open = browser.js("return document.querySelectorAll('#alerts tbody tr').length");
+    let title =
+        browser.js("return document.querySelector('#alerts tbody tr td:nth-child(4)').textContent");
+    browser.type_into("#alerts tbody tr .alert-reason", "paged the finance lead");
+    browser.click("#alerts tbody tr button.ack");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while browser
+        .js("return document.querySelectorAll('#alerts tbody tr').length")
+        .as_u64()
+        .unwrap_or(0)
+        >= open.as_u64().unwrap()
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    browser.shot("alerts");
+    let acked = server.get("/api/v1/alerts?state=acknowledged").json();
+    let acked = &acked["alerts"][0];
+    assert_eq!(acked["title"], title, "{acked}");
+    assert_eq!(acked["by"], "soc-analyst");
+    assert_eq!(acked["reason"], "paged the finance lead");
+
     // Logging out ends the session on the server too.
     browser.click("#logout");
     browser.wait("#login:not([hidden])");

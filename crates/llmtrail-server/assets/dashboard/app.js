@@ -417,37 +417,70 @@ async function overview(params) {
         table([{ label: 'time' }, { label: 'kind' }, { label: 'user' }, { label: 'findings' }],
           (flagged.items || []).map((x) => [link(fmtTime(x.time_ns), 'event', x.event_id), x.kind,
             x.user ? link(x.user, 'user', x.user) : '', [sevBadge(x.max_severity), (x.categories || []).map(badge), ` ${x.findings}`]]))),
-      el('div', { id: 'open-alerts' }, el('h2', {}, 'Open alerts'), alertTable(alerts)),
+      el('div', { id: 'open-alerts' }, el('h2', {}, 'Open alerts'), alertTable(alerts.slice(0, 10))),
       el('div', { id: 'users' }, el('h2', {}, 'Users'),
         table([{ label: 'user' }, { label: 'requests', num: true }, { label: 'tokens', num: true }, { label: 'tool calls', num: true }, { label: 'findings', num: true }, { label: 'last seen' }],
           (users.items || []).slice(0, 15).map((u) => [link(u.user, 'user', u.user), fmtNum(u.requests), fmtNum(u.tokens), fmtNum(u.tool_calls), fmtNum(u.findings), fmtTime(u.last_ns)])))));
 }
 
-// Alerts are `alert` events; the latest event of an alert_id is its state.
+// Alerts come from the alert engine (`/api/v1/alerts`); when it is disabled, from the `alert`
+// events themselves (the latest event of an alert_id is its state).
 async function openAlerts(since, all) {
+  try {
+    const r = await api('/api/v1/alerts' + qs({ state: all ? '' : 'open', limit: 200 }));
+    return (r.alerts || []).map((a) => ({ ...a, time: a.created }));
+  } catch (e) {
+    if (!(e instanceof ApiError) || e.code !== 'alerts_disabled') throw e;
+  }
   const r = await api('/api/v1/events' + qs({ kind: 'alert', since, limit: 500 }));
   const latest = new Map();
   for (const x of r.events || []) {
     const b = x.event.body || {};
-    if (!latest.has(b.alert_id)) latest.set(b.alert_id, x);
+    if (!latest.has(b.alert_id)) latest.set(b.alert_id, { ...b, time: x.event.time, event_id: x.event.id });
   }
-  return [...latest.values()].filter((x) => all || (x.event.body || {}).state === 'open');
+  return [...latest.values()].filter((a) => all || a.state === 'open');
 }
 
-function alertTable(alerts) {
-  return table([{ label: 'time' }, { label: 'severity' }, { label: 'state' }, { label: 'title', text: true }, { label: 'rule' }],
-    alerts.map((x) => {
-      const b = x.event.body || {};
-      return [link(fmtTime(x.event.time), 'event', x.event.id), sevBadge(b.severity), b.state, b.title, b.rule_id];
-    }), 'No open alerts.');
+function mayDecide() {
+  return state.me && (state.me.role === 'analyst' || state.me.role === 'admin');
+}
+
+// Acknowledge or close an alert: recorded as an `alert` event with who and why.
+function alertActions(a, done) {
+  if (!mayDecide() || a.state === 'closed' || !a.alert_id || a.event_id) return null;
+  const reason = el('input', { class: 'alert-reason', placeholder: 'reason', maxlength: 500 });
+  const act = (to) => async () => {
+    try {
+      await api('/api/v1/alerts/' + encodeURIComponent(a.alert_id), { method: 'POST', body: { state: to, reason: reason.value.trim() || null } });
+      done();
+    } catch (e) {
+      reason.replaceWith(el('span', { class: 'error' }, e.message || String(e)));
+    }
+  };
+  return el('span', { class: 'alert-actions' }, reason,
+    a.state === 'open' ? el('button', { type: 'button', class: 'ack', onclick: act('acknowledged') }, 'Acknowledge') : null,
+    el('button', { type: 'button', class: 'close', onclick: act('closed') }, 'Close'));
+}
+
+function alertTable(alerts, done) {
+  return table([{ label: 'time' }, { label: 'severity' }, { label: 'state' }, { label: 'title', text: true }, { label: 'rule' }, { label: 'user' }, { label: '' }],
+    alerts.map((a) => [
+      a.event_id ? link(fmtTime(a.time), 'event', a.event_id) : fmtTime(a.time),
+      sevBadge(a.severity), a.state, a.title, a.rule_id,
+      a.actor && a.actor.user ? link(a.actor.user, 'user', a.actor.user) : '',
+      done ? alertActions(a, done) : null,
+    ]), 'No open alerts.');
 }
 
 async function alertsPage(params) {
-  const range = params.get('range') || '7d';
-  const body = el('div', {}, el('p', { class: 'muted' }, 'Loading…'));
-  setPage('Alerts', body);
-  const alerts = await openAlerts(windowSince(range).since, true);
-  body.replaceChildren(alertTable(alerts));
+  const which = params.get('state') || 'open';
+  const picker = el('select', { id: 'alert-state', onchange: (e) => { location.hash = '#/alerts?state=' + encodeURIComponent(e.target.value); } },
+    ['open', 'acknowledged', 'closed', 'all'].map((v) => el('option', { value: v, selected: v === which ? 'selected' : null }, v)));
+  const body = el('div', { id: 'alerts' }, el('p', { class: 'muted' }, 'Loading…'));
+  setPage('Alerts', el('p', {}, picker), body);
+  const alerts = (await openAlerts(windowSince('30d').since, true))
+    .filter((a) => which === 'all' || a.state === which);
+  body.replaceChildren(alertTable(alerts, () => render()));
 }
 
 const FILTERS = ['q', 'kind', 'user', 'role', 'department', 'session', 'model', 'provider', 'tool', 'category', 'severity', 'status', 'since', 'until'];
