@@ -3,8 +3,11 @@
 //!
 //! Contract:
 //! - [`Indexed`](crate::links::Indexed) hands every appended event to [`AlertStage::submit`],
-//!   which never blocks: a queue bounded in events (`alerts.queue`) feeds one thread; when it
-//!   is full the events are skipped, counted and logged (at the first and every 10,000th).
+//!   which never blocks: a queue bounded in events (`alerts.queue`) feeds one thread; the
+//!   ledger ranges of batches that do not fit are remembered (`crate::readback`) and read back
+//!   from the ledger (metadata only) once the queue is empty, so a burst delays alerts without
+//!   losing any; only past `crate::readback::MAX_SKIPPED_RANGES` ranges are events skipped,
+//!   counted and logged.
 //!   Queued events are copies without their content (prompts, outputs, arguments, raw
 //!   bodies): the engine reads metadata only, and the queue's memory stays small.
 //! - The thread appends the engine's `alert` and `audit` (`alert.response`) events through a
@@ -65,6 +68,7 @@ pub struct AlertStage {
     restrictions: Arc<RwLock<Restrictions>>,
     tx: mpsc::SyncSender<Vec<Event>>,
     skipped: AtomicU64,
+    deferred: Arc<Mutex<crate::readback::Skipped>>,
     queued: Arc<AtomicUsize>,
     capacity: usize,
 }
@@ -146,7 +150,7 @@ impl AlertStage {
     /// [`AlertsError`] when the GeoIP database, the ledger or the thread fails.
     pub fn start(
         cfg: &AlertsConfig,
-        ledger: &Ledger,
+        ledger: &Arc<Ledger>,
         journal: Arc<dyn Journal>,
         runtime: tokio::runtime::Handle,
     ) -> Result<Arc<AlertStage>, AlertsError> {
@@ -177,15 +181,48 @@ impl AlertStage {
         // The channel's own bound is generous; the real bound is `queued`, in events.
         let (tx, rx) = mpsc::sync_channel::<Vec<Event>>(cfg.queue.max(1));
         let queued = Arc::new(AtomicUsize::new(0));
+        let deferred = Arc::new(Mutex::new(crate::readback::Skipped::default()));
         {
             let engine = Arc::clone(&engine);
             let restrictions = Arc::clone(&restrictions);
             let queued = Arc::clone(&queued);
+            let deferred = Arc::clone(&deferred);
+            let ledger = Arc::clone(ledger);
             std::thread::Builder::new()
                 .name("llmtrail-alerts".into())
                 .spawn(move || {
-                    for batch in rx {
-                        queued.fetch_sub(batch.len(), Ordering::Relaxed);
+                    loop {
+                        let batch = match rx.try_recv() {
+                            Ok(b) => {
+                                queued.fetch_sub(b.len(), Ordering::Relaxed);
+                                b
+                            }
+                            Err(mpsc::TryRecvError::Disconnected) => break,
+                            Err(mpsc::TryRecvError::Empty) => {
+                                // The queue is empty: read back what did not fit, then wait.
+                                let ranges =
+                                    deferred.lock().map(|mut d| d.take()).unwrap_or_default();
+                                if ranges.is_empty() {
+                                    match rx.recv() {
+                                        Ok(b) => {
+                                            queued.fetch_sub(b.len(), Ordering::Relaxed);
+                                            b
+                                        }
+                                        Err(_) => break,
+                                    }
+                                } else {
+                                    let mut events = Vec::new();
+                                    if let Err(e) = crate::readback::metadata_in(
+                                        &ledger,
+                                        &ranges,
+                                        &mut |_, ev| events.push(ev),
+                                    ) {
+                                        tracing::error!(error = %e, "alerts could not read back skipped events");
+                                    }
+                                    events
+                                }
+                            }
+                        };
                         let out = {
                             let Ok(mut engine) = engine.lock() else {
                                 return;
@@ -225,13 +262,15 @@ impl AlertStage {
             restrictions,
             tx,
             skipped: AtomicU64::new(0),
+            deferred,
             queued,
             capacity: cfg.queue.max(1),
         }))
     }
 
-    /// Queues appended events for the engine; never blocks.
-    pub fn submit(&self, events: &[Event]) {
+    /// Queues appended events (with their receipts) for the engine; never blocks. What does
+    /// not fit is read back from the ledger once the queue is empty.
+    pub fn submit(&self, events: &[Event], receipts: &[llmtrail_ledger::Receipt]) {
         if events.is_empty() {
             return;
         }
@@ -252,7 +291,12 @@ impl AlertStage {
             }
             ok
         };
-        if !sent {
+        let kept = sent
+            || self
+                .deferred
+                .lock()
+                .is_ok_and(|mut d| d.add_receipts(receipts));
+        if !kept {
             let before = self.skipped.fetch_add(n, Ordering::Relaxed);
             if before == 0 || before / 10_000 != (before + n) / 10_000 {
                 tracing::warn!(
@@ -548,4 +592,80 @@ pub(crate) async fn change(
         .unwrap_or(Value::Null);
     v["event_id"] = json!(event.id);
     Ok(axum::Json(v).into_response())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests fail loudly by design")]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use llmtrail_core::ResponseStatus;
+    use llmtrail_ledger::LedgerOptions;
+    use llmtrail_ledger::keys::Keys;
+
+    use super::*;
+
+    /// Events that do not fit the alert queue are read back from the ledger: every leaked
+    /// secret still raises its alert.
+    #[test]
+    fn a_burst_larger_than_the_queue_still_raises_every_alert() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let ledger = Arc::new(
+            Ledger::open(
+                LedgerOptions::new(tmp.path().join("ledger")),
+                Keys::generate("test").unwrap(),
+            )
+            .unwrap(),
+        );
+        let mut cfg = AlertsConfig::default();
+        cfg.queue = 1;
+        let stage = AlertStage::start(
+            &cfg,
+            &ledger,
+            Arc::clone(&ledger) as Arc<dyn Journal>,
+            rt.handle().clone(),
+        )
+        .unwrap();
+        let users = 40;
+        let mut events = Vec::new();
+        for u in 0..users {
+            let mut resp = Event::new(LlmResponse::new(ResponseStatus::Ok));
+            resp.actor.user = Some(format!("u-{u}"));
+            let finding: Event = serde_json::from_value(json!({"kind": "finding",
+                "actor": {"user": format!("u-{u}")},
+                "body": {"event_id": resp.id, "category": "secret", "type": "aws_access_key_id",
+                         "severity": "high", "detector": "test"}}))
+            .unwrap();
+            events.push(resp);
+            events.push(finding);
+        }
+        let receipts = ledger.append_blocking(&events).unwrap();
+        for (e, r) in events.iter().zip(&receipts) {
+            stage.submit(std::slice::from_ref(e), std::slice::from_ref(r));
+        }
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let raised = loop {
+            let mut raised = std::collections::HashSet::new();
+            ledger
+                .scan_metadata(&mut |_, e| {
+                    if let Body::Alert(a) = &e.body
+                        && a.rule_id == "secret-in-output"
+                    {
+                        raised.insert(e.actor.user.clone());
+                    }
+                })
+                .unwrap();
+            if raised.len() >= users || Instant::now() > deadline {
+                break raised;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_eq!(raised.len(), users, "one alert per user");
+        assert_eq!(stage.skipped(), 0);
+    }
 }

@@ -5,7 +5,7 @@
 //! - Scanning runs on its own thread, fed by a queue after each successful append; it never
 //!   delays an append or a gateway request. The queue holds at most [`MAX_QUEUED_EVENTS`]
 //!   events; the ledger indexes of events that do not fit are remembered (as ranges, at most
-//!   [`MAX_SKIPPED_RANGES`]) and those events are read back from the ledger and scanned as
+//!   [`crate::readback::MAX_SKIPPED_RANGES`]) and those events are read back from the ledger and scanned as
 //!   soon as the queue is empty, so a burst delays detection without losing any of it. Ranges
 //!   beyond that bound, and ranges not yet read back when `serve` stops, are counted
 //!   (`llmtrail_detection_unscanned_total`) and logged: `llmtrail scan` can cover them.
@@ -169,32 +169,6 @@ impl SystemPrompts {
 
 /// The most events waiting to be scanned; more are read back from the ledger later.
 pub const MAX_QUEUED_EVENTS: usize = 16_384;
-/// The most ranges of skipped ledger indexes remembered.
-pub const MAX_SKIPPED_RANGES: usize = 65_536;
-
-/// Ledger index ranges `[start, end)` to read back and scan.
-#[derive(Debug, Default)]
-struct Skipped {
-    ranges: Vec<(u64, u64)>,
-}
-
-impl Skipped {
-    /// Adds a range; returns false when the bound is reached (the range is then lost).
-    fn add(&mut self, start: u64, end: u64) -> bool {
-        if let Some(last) = self.ranges.last_mut()
-            && last.1 == start
-        {
-            last.1 = end;
-            return true;
-        }
-        if self.ranges.len() >= MAX_SKIPPED_RANGES {
-            return false;
-        }
-        self.ranges.push((start, end));
-        true
-    }
-}
-
 /// Counters of the stage.
 #[derive(Debug, Default)]
 pub struct DetectionStats {
@@ -212,7 +186,7 @@ pub struct DetectionStats {
 #[derive(Debug)]
 pub struct Detection {
     tx: mpsc::SyncSender<Vec<Event>>,
-    skipped: Arc<std::sync::Mutex<Skipped>>,
+    skipped: Arc<std::sync::Mutex<crate::readback::Skipped>>,
     stats: Arc<DetectionStats>,
 }
 
@@ -248,17 +222,9 @@ fn scan_batch(
 /// The ids of the scannable events of `ranges`, in ledger order (ids only: the events are read
 /// a chunk at a time, so a long read-back holds little memory).
 fn ids_in(ledger: &Ledger, ranges: &[(u64, u64)]) -> Result<Vec<Uuid>, LedgerError> {
-    // Concurrent appends defer their batches in any order: sort before searching.
-    let mut ranges = ranges.to_vec();
-    ranges.sort_unstable();
-    let ranges = ranges;
-    let inside = |i: u64| {
-        let at = ranges.partition_point(|r| r.1 <= i);
-        ranges.get(at).is_some_and(|r| r.0 <= i)
-    };
     let mut ids = Vec::new();
-    ledger.scan_metadata(&mut |i, e| {
-        if inside(i) && scannable(&e) {
+    crate::readback::metadata_in(ledger, ranges, &mut |_, e| {
+        if scannable(&e) {
             ids.push(e.id);
         }
     })?;
@@ -281,7 +247,7 @@ impl Detection {
     ) -> Result<Arc<Detection>, DetectError> {
         let mut catalogues = crate::catalogue::Catalogues::load(data_dir);
         let (tx, rx) = mpsc::sync_channel::<Vec<Event>>(queue.max(1));
-        let skipped = Arc::new(std::sync::Mutex::new(Skipped::default()));
+        let skipped = Arc::new(std::sync::Mutex::new(crate::readback::Skipped::default()));
         let stats = Arc::new(DetectionStats::default());
         let (skipped_w, stats_w) = (Arc::clone(&skipped), Arc::clone(&stats));
         std::thread::Builder::new()
@@ -296,7 +262,7 @@ impl Detection {
                             // The queue is empty: read back what did not fit, then wait.
                             let ranges = skipped_w
                                 .lock()
-                                .map(|mut s| std::mem::take(&mut s.ranges))
+                                .map(|mut s| s.take())
                                 .unwrap_or_default();
                             if !ranges.is_empty() {
                                 let n: u64 = ranges.iter().map(|r| r.1 - r.0).sum();
@@ -349,10 +315,7 @@ impl Detection {
                         &batch,
                     );
                 }
-                let left: u64 = skipped_w
-                    .lock()
-                    .map(|s| s.ranges.iter().map(|r| r.1 - r.0).sum())
-                    .unwrap_or(0);
+                let left: u64 = skipped_w.lock().map(|s| s.len()).unwrap_or(0);
                 if left > 0 {
                     stats_w.unscanned.fetch_add(left, Ordering::Relaxed);
                     tracing::warn!(records = left, "stopping with events not yet scanned");
@@ -375,12 +338,10 @@ impl Detection {
             return;
         }
         self.stats.queued.fetch_sub(n, Ordering::Relaxed);
-        let start = receipts.iter().map(|r| r.index).min().unwrap_or(0);
-        let end = receipts.iter().map(|r| r.index + 1).max().unwrap_or(0);
         let kept = self
             .skipped
             .lock()
-            .map(|mut s| s.add(start, end))
+            .map(|mut s| s.add_receipts(receipts))
             .unwrap_or(false);
         if kept {
             self.stats.deferred.fetch_add(n, Ordering::Relaxed);
@@ -413,20 +374,6 @@ mod tests {
     use llmtrail_ledger::keys::Keys;
 
     use super::*;
-
-    #[test]
-    fn skipped_ranges_merge_and_are_bounded() {
-        let mut s = Skipped::default();
-        assert!(s.add(0, 4));
-        assert!(s.add(4, 9));
-        assert!(s.add(12, 13));
-        assert_eq!(s.ranges, vec![(0, 9), (12, 13)]);
-        for i in 0..MAX_SKIPPED_RANGES as u64 {
-            s.add(100 + 2 * i, 101 + 2 * i);
-        }
-        assert_eq!(s.ranges.len(), MAX_SKIPPED_RANGES);
-        assert!(!s.add(u64::MAX - 5, u64::MAX - 4));
-    }
 
     /// Events that do not fit the queue are read back from the ledger: every event is scanned
     /// exactly once however the burst lands.

@@ -16,6 +16,7 @@ pub mod links;
 pub mod metrics;
 pub mod otlp;
 pub mod query_api;
+pub mod readback;
 pub mod sampling;
 pub mod serve;
 pub mod session;

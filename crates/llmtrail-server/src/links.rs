@@ -187,7 +187,7 @@ impl Indexed {
             crate::export::submit(x, stored, receipts);
         }
         if let Some(a) = &self.alerts {
-            a.submit(stored);
+            a.submit(stored, receipts);
         }
     }
 }
