@@ -622,8 +622,10 @@ mod tests {
             )
             .unwrap(),
         );
-        let mut cfg = AlertsConfig::default();
-        cfg.queue = 1;
+        let cfg = AlertsConfig {
+            queue: 1,
+            ..AlertsConfig::default()
+        };
         let stage = AlertStage::start(
             &cfg,
             &ledger,
