@@ -341,6 +341,42 @@ fn leaked_key_in_an_output_is_a_critical_alert() {
     let refused = chat(&server, "dave", None, "again");
     assert_eq!(refused.status, 403);
     assert_refusal_logged(&server, &refused, &id);
+
+    // Bad requests to the alert API are refused clearly and change nothing.
+    let admin = server.token.clone();
+    let (status, body) = change(&server, &admin, &id, "resolved", "x");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_state"))
+    );
+    let (status, body) = change(&server, &admin, "not-a-uuid", "closed", "x");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_id"))
+    );
+    let unknown = "01890a5d-ac96-774b-bcce-b302099a8057";
+    assert_eq!(change(&server, &admin, unknown, "closed", "x").0, 404);
+    let (status, body) = change(&server, &admin, &id, "closed", &"r".repeat(1001));
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_reason"))
+    );
+    let mut resp = agent()
+        .post(format!("{}/api/v1/alerts/{id}", server.url))
+        .header("authorization", format!("Bearer {admin}"))
+        .header("content-type", "application/json")
+        .send(&b"{\"state\": \"clo"[..])
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    assert!(
+        resp.body_mut()
+            .read_to_string()
+            .unwrap()
+            .contains("invalid_json")
+    );
+    assert_eq!(server.get("/api/v1/alerts?state=bogus").status, 400);
+    let still = server.get(&format!("/api/v1/alerts/{id}")).json();
+    assert_eq!(still["state"], "open", "{still}");
     server.stop();
 }
 
