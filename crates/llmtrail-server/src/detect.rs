@@ -466,10 +466,12 @@ mod tests {
 
     use super::*;
 
-    /// Events that do not fit the queue are read back from the ledger: every event is scanned
-    /// exactly once however the burst lands.
-    #[test]
-    fn a_burst_larger_than_the_queue_is_scanned_exactly_once() {
+    /// A runtime for the findings' appends, a directory and a ledger in it.
+    fn fixture() -> (
+        tokio::runtime::Runtime,
+        tempfile::TempDir,
+        Arc<llmtrail_ledger::Ledger>,
+    ) {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -483,6 +485,14 @@ mod tests {
             )
             .unwrap(),
         );
+        (rt, tmp, ledger)
+    }
+
+    /// Events that do not fit the queue are read back from the ledger: every event is scanned
+    /// exactly once however the burst lands.
+    #[test]
+    fn a_burst_larger_than_the_queue_is_scanned_exactly_once() {
+        let (rt, tmp, ledger) = fixture();
         let engine = Arc::new(build_engine(&RawDetect::default()).unwrap());
         let detection = Detection::start(
             engine,
@@ -558,19 +568,7 @@ mod tests {
     /// scanned at the next start; a second start rescans nothing twice.
     #[test]
     fn events_a_crash_left_unscanned_are_scanned_at_the_next_start_once() {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let tmp = tempfile::tempdir().unwrap();
-        let ledger = Arc::new(
-            llmtrail_ledger::Ledger::open(
-                LedgerOptions::new(tmp.path().join("ledger")),
-                Keys::generate("test").unwrap(),
-            )
-            .unwrap(),
-        );
+        let (rt, tmp, ledger) = fixture();
         let events: Vec<Event> = (0..20)
             .map(|i| {
                 let mut r = LlmRequest::new("openai", "gpt-4o");

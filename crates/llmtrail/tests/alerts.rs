@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Server, agent, bin, run, write_config};
+use common::{Server, agent, bin, token, write_config};
 use llmtrail_mock_upstream::MockUpstream;
 use serde_json::{Value, json};
 
@@ -150,21 +150,6 @@ fn assert_refusal_logged(server: &Server, answer: &Answer, alert_id: &str) {
         assert!(Instant::now() < deadline, "no 403 response recorded");
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-fn token(data: &Path, role: &str, name: &str) -> String {
-    let (code, out, err) = run(&[
-        "tokens",
-        "create",
-        "--role",
-        role,
-        "--name",
-        name,
-        "--data-dir",
-        data.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{err}");
-    out.trim().to_owned()
 }
 
 fn change(server: &Server, token: &str, id: &str, state: &str, reason: &str) -> (u16, Value) {

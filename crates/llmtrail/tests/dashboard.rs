@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use common::{Server, run, write_config};
+use common::{Server, run, token, write_config};
 use serde_json::{Value, json};
 
 const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
@@ -303,25 +303,6 @@ fn wait_for(server: &Server, path: &str, n: usize) {
     }
 }
 
-fn token(server: &Server, role: &str, name: &str) -> String {
-    let data = server.data_dir.to_str().unwrap();
-    let (code, out, err) = run(&[
-        "tokens",
-        "create",
-        "--data-dir",
-        data,
-        "--role",
-        role,
-        "--name",
-        name,
-    ]);
-    assert_eq!(code, 0, "{err}");
-    out.lines()
-        .find_map(|l| l.split_whitespace().find(|w| w.starts_with("llmt_")))
-        .unwrap_or_else(|| panic!("no token printed: {out}"))
-        .to_owned()
-}
-
 /// A conversation with an injection in the prompt, PII and a key in the output and a
 /// blocked shell call, in session `s-incident`.
 fn seed_incident(server: &Server) -> Vec<String> {
@@ -358,7 +339,7 @@ fn an_analyst_logs_in_and_walks_overview_search_event_and_trail_in_chromium() {
     let ids = seed_incident(&server);
     wait_for(&server, "/api/v1/events?session=s-incident", 3);
     wait_for(&server, "/api/v1/stats/flagged", 2);
-    let analyst = token(&server, "analyst", "soc-analyst");
+    let analyst = token(&server.data_dir, "analyst", "soc-analyst");
 
     // A wrong token is refused on the login form.
     browser.go(&format!("{}/", server.url));
@@ -485,7 +466,7 @@ fn a_viewer_sees_counts_and_no_content_and_a_revoked_token_ends_the_session() {
     let server = Server::start(&tmp.path().join("data"), &config);
     let ids = seed_incident(&server);
     wait_for(&server, "/api/v1/stats/flagged", 2);
-    let viewer = token(&server, "viewer", "board-viewer");
+    let viewer = token(&server.data_dir, "viewer", "board-viewer");
     browser.login(&server, &viewer);
     browser.wait("#totals");
     browser.wait_text("Most-used tools");
@@ -697,7 +678,7 @@ fn the_page_and_login_set_strict_headers_and_cookies_and_cookie_changes_need_the
     let resp = login(r#"{"token": "x", "extra": 1}"#);
     assert_eq!(resp.status(), 400);
 
-    let analyst = token(&server, "analyst", "cookie-analyst");
+    let analyst = token(&server.data_dir, "analyst", "cookie-analyst");
     let resp = login(&json!({"token": analyst}).to_string());
     assert_eq!(resp.status(), 200);
     let set = resp.headers()["set-cookie"].to_str().unwrap().to_owned();

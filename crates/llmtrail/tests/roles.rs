@@ -13,23 +13,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Reply, Server, agent, run, write_config};
+use common::{Reply, Server, agent, run, token, write_config};
 use serde_json::{Value, json};
-
-fn token(data: &std::path::Path, role: &str, name: &str) -> String {
-    let (code, out, err) = run(&[
-        "tokens",
-        "create",
-        "--role",
-        role,
-        "--name",
-        name,
-        "--data-dir",
-        data.to_str().unwrap(),
-    ]);
-    assert_eq!(code, 0, "{err}");
-    out.trim().to_owned()
-}
 
 fn get(server: &Server, token: &str, path: &str, reason: Option<&str>) -> Reply {
     let mut req = agent()

@@ -226,6 +226,22 @@ pub fn run_with_env(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String
     )
 }
 
+/// Creates an API token with `llmtrail tokens create` on a data directory; returns it.
+pub fn token(data: &Path, role: &str, name: &str) -> String {
+    let (code, out, err) = run(&[
+        "tokens",
+        "create",
+        "--role",
+        role,
+        "--name",
+        name,
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    out.trim().to_owned()
+}
+
 pub fn request_event(n: usize) -> String {
     serde_json::json!({
         "kind": "llm.request",
