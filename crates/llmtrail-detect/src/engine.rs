@@ -93,7 +93,6 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 
 use llmtrail_core::{FindingCategory, Severity};
 use regex_automata::meta::Regex;
-use regex_automata::util::captures::Captures;
 use regex_automata::{Anchored, MatchKind, PatternSet};
 use regex_syntax::hir::{Class, ClassUnicode, ClassUnicodeRange, Hir, HirKind, Look};
 use serde::Deserialize;
@@ -531,7 +530,11 @@ impl Engine {
                 }
                 i += 1;
             }
+            #[cfg(test)]
+            let t0 = std::time::Instant::now();
             self.run_rule(index, text, role, &merged, out);
+            #[cfg(test)]
+            perf_probe::record(index, t0.elapsed().as_nanos() as u64, merged.len());
         }
     }
 
@@ -545,7 +548,19 @@ impl Engine {
     ) {
         let rule = &self.rules[index];
         for pattern in &rule.patterns {
-            let mut caps = pattern.re.create_captures();
+            // The finding is the whole match for most rules: then no capture engine runs.
+            let groups = rule.group != 0;
+            let mut caps = groups.then(|| pattern.re.create_captures());
+            // The first match in `span`: where it starts and the finding's byte range.
+            let mut find = |span: &regex_automata::Input<'_>| match caps.as_mut() {
+                None => pattern.re.search(span).map(|m| (m.start(), m.range(), m.end())),
+                Some(caps) => {
+                    pattern.re.search_captures(span, caps);
+                    let m = caps.get_match()?;
+                    let value = caps.get_group(rule.group).map(|g| g.range());
+                    Some((m.start(), value.unwrap_or(0..0), m.end()))
+                }
+            };
             // Matches never overlap within one pattern: a window starts after the previous
             // window's last match.
             let mut from = 0;
@@ -563,51 +578,48 @@ impl Engine {
                         .anchored(Anchored::Yes);
                     // Most attempts fail within a few bytes; the half search (no start,
                     // no groups) costs a quarter of a capturing one.
-                    if pattern.re.search_half(&span).is_none() {
+                    if groups && pattern.re.search_half(&span).is_none() {
                         continue;
                     }
-                    pattern.re.search_captures(&span, &mut caps);
-                    if let Some(m) = caps.get_match() {
-                        from = m.end().max(start + 1);
-                        self.emit(index, text, role, m.start(), &caps, out);
+                    if let Some((match_start, value, match_end)) = find(&span) {
+                        from = match_end.max(start + 1);
+                        self.emit(index, text, role, match_start, value, out);
                     }
                     continue;
                 }
                 while at < end && at <= limit {
                     let span = regex_automata::Input::new(text).range(at..limit);
-                    pattern.re.search_captures(&span, &mut caps);
-                    let Some(m) = caps.get_match() else {
+                    let Some((match_start, value, match_end)) = find(&span) else {
                         break;
                     };
-                    if m.start() >= end {
+                    if match_start >= end {
                         break;
                     }
-                    at = if m.end() > m.start() {
-                        m.end()
+                    at = if match_end > match_start {
+                        match_end
                     } else {
-                        next_boundary(text, m.end())
+                        next_boundary(text, match_end)
                     };
-                    self.emit(index, text, role, m.start(), &caps, out);
+                    self.emit(index, text, role, match_start, value, out);
                 }
                 from = from.max(at);
             }
         }
     }
 
-    /// Turns a match into a hit when the rule's checks pass.
+    /// Turns a match into a hit when the rule's checks pass; `value` is the finding's bytes
+    /// (the rule's capture group, empty when the group did not take part).
     fn emit(
         &self,
         index: usize,
         text: &str,
         role: Role,
         match_start: usize,
-        caps: &Captures,
+        value: std::ops::Range<usize>,
         out: &mut Vec<(usize, Hit)>,
     ) {
         let rule = &self.rules[index];
-        if let Some(value) = caps.get_group(rule.group)
-            && let Some(hit) = self.check(rule, text, role, match_start, value.range())
-        {
+        if let Some(hit) = self.check(rule, text, role, match_start, value) {
             out.push((index, hit));
         }
     }
@@ -1166,6 +1178,10 @@ fn intern_atlas(id: &str) -> Option<&'static str> {
     set.insert(leaked);
     Some(leaked)
 }
+
+#[cfg(test)]
+#[path = "perf_probe.rs"]
+mod perf_probe;
 
 #[cfg(test)]
 mod tests {
