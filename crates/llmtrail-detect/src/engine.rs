@@ -530,11 +530,7 @@ impl Engine {
                 }
                 i += 1;
             }
-            #[cfg(test)]
-            let t0 = std::time::Instant::now();
             self.run_rule(index, text, role, &merged, out);
-            #[cfg(test)]
-            perf_probe::record(index, t0.elapsed().as_nanos() as u64, merged.len());
         }
     }
 
@@ -1178,10 +1174,6 @@ fn intern_atlas(id: &str) -> Option<&'static str> {
     set.insert(leaked);
     Some(leaked)
 }
-
-#[cfg(test)]
-#[path = "perf_probe.rs"]
-mod perf_probe;
 
 #[cfg(test)]
 mod tests {
