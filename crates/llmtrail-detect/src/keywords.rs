@@ -9,18 +9,27 @@
 //! letter, so no prefilter applies), and that walk is bound by memory latency: measured at
 //! 170 MB/s on the development machine, below the 300 MB/s for the whole engine.
 //!
-//! # Stage 1: shift-or over byte pairs in eight buckets
+//! # Stage 1: shift-or over trigrams in eight buckets
 //!
-//! [`KeywordIndex`] splits the keywords into eight buckets and keeps, for every hashed pair
-//! of adjacent (case-folded) bytes, a 64-bit word: byte lane `7 - j` has bit `b` set when no
-//! keyword of bucket `b` has that pair ending at its offset `j` (1 to 7). Walking the text,
-//! one load of that word per byte, shifted into a running state, rules a start position out
-//! for a bucket as soon as one of the first eight bytes there cannot belong to any of its
-//! keywords (the idea of the "FDR" matcher in Intel's Hyperscan). The state is the only
-//! thing carried from one byte to the next (a shift and an or), the table is 32 KiB and
-//! stays in the L1 cache, and in prose only about 1 % of positions survive, against 15 %
-//! for the trigram filter this replaced. Short keywords (two or three bytes) constrain one
-//! or two pairs only, so they get buckets of their own and do not loosen the others.
+//! [`KeywordIndex`] splits the keywords into eight buckets (two- and three-byte keywords in
+//! three of them, four and five bytes in two, longer ones in three, so that short keywords
+//! do not loosen the filter of long ones). Two tables, both small enough for the L1 cache,
+//! say what a piece of text rules out:
+//!
+//! - per hashed trigram of (case-folded) bytes, a 64-bit word whose byte lane `7 - j` has
+//!   bit `b` set when no keyword of bucket `b` has that trigram ending at its offset `j`
+//!   (2 to 7; past a keyword's end anything is allowed);
+//! - per hashed pair, a byte with bit `b` set when no keyword of bucket `b` begins with it
+//!   (offset 1, lane 6).
+//!
+//! Walking the text, the two words of each byte are or-ed into a running state shifted by
+//! one lane per byte; a start position is ruled out for a bucket as soon as one of its first
+//! eight bytes cannot belong to any keyword of that bucket at that offset (the idea of the
+//! "FDR" literal matcher of Intel's Hyperscan). Only the state is carried from one byte to
+//! the next (a shift and two ors), so the CPU overlaps the table loads of successive bytes.
+//! On the scan bench's corpus 3.3 % of positions survive, most of them true keyword
+//! occurrences of common words (`user`, `token`, `prompt`), against 15 % for the trigram
+//! bitset this replaced; the pass went from 205 to about 400 MB/s.
 //!
 //! # Stage 2
 //!
