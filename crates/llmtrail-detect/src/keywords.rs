@@ -445,6 +445,43 @@ pub(crate) fn starts_with_keyword(patterns: &[Hir], keywords: &[String]) -> bool
         })
 }
 
+/// Tells whether every match of every pattern contains one of `keywords` whole (ASCII
+/// case-insensitively): then a match overlaps, and lies near, an occurrence the keyword
+/// pass finds. Conservative like [`starts_with_keyword`]: `false` when unsure.
+pub(crate) fn contains_keyword(patterns: &[Hir], keywords: &[String]) -> bool {
+    let keywords: Vec<Vec<u8>> = keywords
+        .iter()
+        .map(|k| k.as_bytes().to_ascii_lowercase())
+        .collect();
+    !keywords.is_empty() && patterns.iter().all(|hir| contains(hir, &keywords))
+}
+
+fn contains(hir: &Hir, keywords: &[Vec<u8>]) -> bool {
+    match hir.kind() {
+        HirKind::Capture(cap) => contains(&cap.sub, keywords),
+        HirKind::Repetition(rep) => rep.min > 0 && contains(&rep.sub, keywords),
+        HirKind::Alternation(subs) => subs.iter().all(|sub| contains(sub, keywords)),
+        // A part that always holds a keyword, or a run of parts whose matches always begin
+        // with a string holding one.
+        HirKind::Concat(subs) => {
+            subs.iter().any(|sub| contains(sub, keywords))
+                || (0..subs.len()).any(|i| {
+                    all_hold_keyword(&prefixes(&Hir::concat(subs[i..].to_vec())), keywords)
+                })
+        }
+        _ => all_hold_keyword(&prefixes(hir), keywords),
+    }
+}
+
+fn all_hold_keyword(p: &Prefixes, keywords: &[Vec<u8>]) -> bool {
+    !p.set.is_empty()
+        && p.set.iter().all(|s| {
+            keywords
+                .iter()
+                .any(|k| !k.is_empty() && s.windows(k.len()).any(|w| w == k.as_slice()))
+        })
+}
+
 /// Lowercased byte strings one of which begins every match; `exact` when the strings are
 /// the whole of what the expression matches.
 struct Prefixes {
@@ -652,6 +689,34 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         let keywords: Vec<String> = keywords.iter().map(|k| (*k).to_owned()).collect();
         starts_with_keyword(&[hir], &keywords)
+    }
+
+    fn contained(pattern: &str, keywords: &[&str]) -> bool {
+        let hir = regex_syntax::Parser::new()
+            .parse(pattern)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let keywords: Vec<String> = keywords.iter().map(|k| (*k).to_owned()).collect();
+        contains_keyword(&[hir], &keywords)
+    }
+
+    #[test]
+    fn knows_which_patterns_contain_a_keyword() {
+        // A label after the value.
+        assert!(contained(
+            r"(?i)(\d{3}-\d{4})(?:x[0-9]{1,6})?[ -](?:office|fax)",
+            &["office", "fax"]
+        ));
+        // In the middle, and at the start.
+        assert!(contained(r"\d+ secret \d+", &["secret"]));
+        assert!(contained(r"(?i)ignore\s+previous", &["ignore"]));
+        // Every branch must hold one.
+        assert!(contained(r"(?:a office|b fax)", &["office", "fax"]));
+        assert!(!contained(r"(?:a office|b phone)", &["office", "fax"]));
+        // Optional, or only part of the keyword.
+        assert!(!contained(r"\d+(?: office)?", &["office"]));
+        assert!(!contained(r"offi\w+", &["office"]));
+        assert!(!contained(r"\d+", &["office"]));
+        assert!(!contained(r"office", &[]));
     }
 
     #[test]
