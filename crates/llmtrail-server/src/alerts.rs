@@ -15,8 +15,14 @@
 //!   tag `llmtrail.routes`, and the export stage gives escalation sinks
 //!   (`alerts.escalation_sinks`) only the alerts routed to them.
 //! - At startup the engine replays the whole ledger ([`AlertStage::start`]): baselines,
-//!   alerts and their states, blocks and holds come back; nothing is raised again. An event
-//!   appended but not yet seen by the engine when the process died raises nothing.
+//!   alerts and their states, blocks and holds come back. What the engine may not have seen
+//!   live before the last stop (a crash) is observed again instead of only learned, so it
+//!   raises what it would have raised: the stage keeps the ledger size it has caught up with
+//!   in `<data-dir>/alerts.watermark` (`crate::watermark`), and the records from
+//!   `watermark::MARGIN` below that mark to the end are observed. A record that is already
+//!   the evidence of an alert recorded in that tail raised it before the stop and is only
+//!   learned, so nothing is raised twice. Without a mark (a first start) nothing is raised
+//!   from the history.
 //! - Blocks are enforced by the gateway through [`Admission`]; holds are answered by
 //!   `GET /api/v1/alerts/holds/{user}` for the MCP proxies.
 //!
@@ -142,9 +148,37 @@ fn snapshot(engine: &Engine, into: &RwLock<Restrictions>, seen: &mut u64) {
     }
 }
 
+/// Feeds the engine the records a stop may have left unseen: each is observed, so that it
+/// raises what it would have raised live, unless an alert recorded in `tail` already holds it
+/// as evidence (it was seen, and raised, before the stop); alert and audit records are
+/// applied as in any replay. Returns the events to append.
+fn replay_tail(engine: &mut Engine, tail: &[Event]) -> Vec<Event> {
+    let recorded: std::collections::HashSet<Uuid> = tail
+        .iter()
+        .filter_map(|e| match &e.body {
+            Body::Alert(a) => Some(a.evidence.iter().copied()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    let mut out = Vec::new();
+    for event in tail {
+        let seen =
+            matches!(event.body, Body::Alert(_) | Body::Audit(_)) || recorded.contains(&event.id);
+        if seen {
+            engine.learn(event);
+        } else {
+            out.extend(engine.observe(event, Timestamp::now()));
+        }
+    }
+    out
+}
+
 impl AlertStage {
-    /// Builds the engine, replays `ledger` into it (blocking: call it off the async threads)
-    /// and starts the thread that appends its decisions through `journal` on `runtime`.
+    /// Builds the engine, replays `ledger` into it (blocking: call it off the async threads),
+    /// raising what records a stop left unseen would have raised (the watermark in
+    /// `data_dir`; module docs), and starts the thread that appends its decisions through
+    /// `journal` on `runtime`.
     ///
     /// # Errors
     /// [`AlertsError`] when the GeoIP database, the ledger or the thread fails.
@@ -153,6 +187,7 @@ impl AlertStage {
         ledger: &Arc<Ledger>,
         journal: Arc<dyn Journal>,
         runtime: tokio::runtime::Handle,
+        data_dir: &std::path::Path,
     ) -> Result<Arc<AlertStage>, AlertsError> {
         let geo = match &cfg.behaviour.geoip_db {
             Some(path) => Some(llmtrail_alerts::geo::Geo::open(path)?),
@@ -160,11 +195,23 @@ impl AlertStage {
         };
         let mut engine = Engine::new(cfg.clone(), geo);
         let started = std::time::Instant::now();
+        let mark_path = crate::watermark::path(data_dir, "alerts");
+        let size = ledger.size();
+        // From here on, the engine may not have seen the records live before the last stop.
+        let unseen_from = crate::watermark::read(&mark_path).map_or(size, |m| {
+            m.min(size).saturating_sub(crate::watermark::MARGIN)
+        });
         let mut replayed = 0u64;
-        ledger.scan_metadata(&mut |_, event| {
-            engine.learn(&event);
+        let mut tail = Vec::new();
+        ledger.scan_metadata(&mut |index, event| {
+            if index >= unseen_from {
+                tail.push(event);
+            } else {
+                engine.learn(&event);
+            }
             replayed += 1;
         })?;
+        let pending = replay_tail(&mut engine, &tail);
         let open = engine
             .alerts()
             .filter(|a| a.state != AlertState::Closed)
@@ -172,6 +219,8 @@ impl AlertStage {
         tracing::info!(
             events = replayed,
             open_alerts = open,
+            observed_again = tail.len(),
+            raised = pending.len(),
             ms = started.elapsed().as_millis() as u64,
             "alerts: state rebuilt from the ledger"
         );
@@ -191,6 +240,13 @@ impl AlertStage {
             std::thread::Builder::new()
                 .name("llmtrail-alerts".into())
                 .spawn(move || {
+                    // What the records a stop left unseen raise, before anything new.
+                    if !pending.is_empty()
+                        && let Err(e) = runtime.block_on(journal.append(&pending))
+                    {
+                        tracing::error!(error = %e, events = pending.len(), "alert events could not be written");
+                    }
+                    let mut mark = crate::watermark::Mark::start(mark_path, size);
                     loop {
                         let batch = match rx.try_recv() {
                             Ok(b) => {
@@ -199,10 +255,14 @@ impl AlertStage {
                             }
                             Err(mpsc::TryRecvError::Disconnected) => break,
                             Err(mpsc::TryRecvError::Empty) => {
+                                // Everything below this size has reached the stage (give or
+                                // take appends in flight: the startup margin covers those).
+                                let caught_up = ledger.size();
                                 // The queue is empty: read back what did not fit, then wait.
                                 let ranges =
                                     deferred.lock().map(|mut d| d.take()).unwrap_or_default();
                                 if ranges.is_empty() {
+                                    mark.caught_up(caught_up);
                                     match rx.recv() {
                                         Ok(b) => {
                                             queued.fetch_sub(b.len(), Ordering::Relaxed);
@@ -631,6 +691,7 @@ mod tests {
             &ledger,
             Arc::clone(&ledger) as Arc<dyn Journal>,
             rt.handle().clone(),
+            tmp.path(),
         )
         .unwrap();
         let users = 40;
@@ -669,5 +730,95 @@ mod tests {
         };
         assert_eq!(raised.len(), users, "one alert per user");
         assert_eq!(stage.skipped(), 0);
+    }
+
+    /// `secret-in-output` alerts recorded in the ledger for `user`.
+    fn secret_alerts(ledger: &Ledger, user: &str) -> usize {
+        let mut n = 0;
+        ledger
+            .scan_metadata(&mut |_, e| {
+                if let Body::Alert(a) = &e.body
+                    && a.rule_id == "secret-in-output"
+                    && a.state == AlertState::Open
+                    && e.actor.user.as_deref() == Some(user)
+                {
+                    n += 1;
+                }
+            })
+            .unwrap();
+        n
+    }
+
+    /// Events appended while no alert stage saw them (a crash between the append and the
+    /// stage) raise their alert at the next start, once: a later start with the same tail
+    /// finds the alert recorded and raises nothing again.
+    #[test]
+    fn events_a_stop_left_unseen_raise_their_alert_once_at_the_next_start() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let ledger = Arc::new(
+            Ledger::open(
+                LedgerOptions::new(tmp.path().join("ledger")),
+                Keys::generate("test").unwrap(),
+            )
+            .unwrap(),
+        );
+        let mark = crate::watermark::path(tmp.path(), "alerts");
+        let cfg = AlertsConfig::default();
+        let start = || {
+            AlertStage::start(
+                &cfg,
+                &ledger,
+                Arc::clone(&ledger) as Arc<dyn Journal>,
+                rt.handle().clone(),
+                tmp.path(),
+            )
+            .unwrap()
+        };
+        // Waits until the stage's thread has written `size` as its mark: by then it has
+        // appended what the start raised.
+        let settled = |size: u64| {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while crate::watermark::read(&mark) != Some(size) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            assert_eq!(crate::watermark::read(&mark), Some(size));
+        };
+
+        let first = start();
+        settled(0);
+        drop(first);
+
+        let mut resp = Event::new(LlmResponse::new(ResponseStatus::Ok));
+        resp.actor.user = Some("u-crash".into());
+        let finding: Event = serde_json::from_value(json!({"kind": "finding",
+            "actor": {"user": "u-crash"},
+            "body": {"event_id": resp.id, "category": "secret", "type": "aws_access_key_id",
+                     "severity": "high", "detector": "test"}}))
+        .unwrap();
+        ledger.append_blocking(&[resp, finding]).unwrap();
+        assert_eq!(secret_alerts(&ledger, "u-crash"), 0);
+
+        let second = start();
+        settled(2);
+        assert_eq!(
+            secret_alerts(&ledger, "u-crash"),
+            1,
+            "raised at the next start"
+        );
+        drop(second);
+
+        // The whole ledger is the tail now, the alert included: nothing is raised again.
+        crate::watermark::write(&mark, 0);
+        let size = ledger.size();
+        let third = start();
+        settled(size);
+        assert_eq!(secret_alerts(&ledger, "u-crash"), 1, "not raised twice");
+        assert_eq!(ledger.size(), size, "nothing appended");
+        drop(third);
     }
 }

@@ -176,29 +176,7 @@ impl SystemPrompts {
 pub const MAX_QUEUED_EVENTS: usize = 16_384;
 /// Records below the watermark rescanned at startup (appends that returned but had not yet
 /// reached the queue when the mark was written).
-pub const RESCAN_MARGIN: u64 = 16_384;
-
-fn watermark_path(data_dir: &std::path::Path) -> PathBuf {
-    data_dir.join("detect.watermark")
-}
-
-fn read_watermark(path: &std::path::Path) -> Option<u64> {
-    std::fs::read_to_string(path).ok()?.trim().parse().ok()
-}
-
-/// Writes the mark durably (temporary file, fsync, rename); a failure only means a longer
-/// rescan after a crash.
-fn write_watermark(path: &std::path::Path, mark: u64) {
-    use std::io::Write as _;
-    let tmp = path.with_extension("tmp");
-    let written = std::fs::File::create(&tmp).and_then(|mut f| {
-        f.write_all(format!("{mark}\n").as_bytes())?;
-        f.sync_all()
-    });
-    if let Err(e) = written.and_then(|()| std::fs::rename(&tmp, path)) {
-        tracing::warn!(error = %e, "detection watermark not written");
-    }
-}
+pub const RESCAN_MARGIN: u64 = crate::watermark::MARGIN;
 
 /// Counters of the stage.
 #[derive(Debug, Default)]
@@ -297,9 +275,9 @@ impl Detection {
         let skipped = Arc::new(std::sync::Mutex::new(crate::readback::Skipped::default()));
         let stats = Arc::new(DetectionStats::default());
         let (skipped_w, stats_w) = (Arc::clone(&skipped), Arc::clone(&stats));
-        let mark_path = watermark_path(data_dir);
+        let mark_path = crate::watermark::path(data_dir, "detect");
         let size = ledger.size();
-        let rescan_from = read_watermark(&mark_path)
+        let rescan_from = crate::watermark::read(&mark_path)
             .unwrap_or(size)
             .min(size)
             .saturating_sub(RESCAN_MARGIN);
@@ -333,9 +311,7 @@ impl Detection {
                     }
                     Err(e) => tracing::error!(error = %e, "detection could not rescan the tail"),
                 }
-                write_watermark(&mark_path, size);
-                let mut mark = size;
-                let mut marked_at = std::time::Instant::now();
+                let mut mark = crate::watermark::Mark::start(mark_path, size);
                 loop {
                     let batch = match rx.try_recv() {
                         Ok(b) => b,
@@ -382,12 +358,7 @@ impl Detection {
                                 }
                                 continue;
                             }
-                            if caught_up != mark
-                                && marked_at.elapsed() >= std::time::Duration::from_secs(1)
-                            {
-                                write_watermark(&mark_path, caught_up);
-                                (mark, marked_at) = (caught_up, std::time::Instant::now());
-                            }
+                            mark.caught_up(caught_up);
                             match rx.recv() {
                                 Ok(b) => b,
                                 Err(_) => break,
@@ -581,7 +552,7 @@ mod tests {
             .collect();
         ledger.append_blocking(&events).unwrap();
         let engine = Arc::new(build_engine(&RawDetect::default()).unwrap());
-        let mark = watermark_path(tmp.path());
+        let mark = crate::watermark::path(tmp.path(), "detect");
         for start in 0..2 {
             let _ = std::fs::remove_file(&mark);
             let detection = Detection::start(
@@ -594,7 +565,7 @@ mod tests {
             )
             .unwrap();
             let deadline = Instant::now() + Duration::from_secs(30);
-            while read_watermark(&mark).is_none() && Instant::now() < deadline {
+            while crate::watermark::read(&mark).is_none() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(20));
             }
             let flagged = injection_findings(&ledger);
@@ -606,7 +577,7 @@ mod tests {
             );
             assert_eq!(flagged.len(), events.len(), "start {start}: none twice");
             // The mark covers at least the events (the findings may land after it).
-            assert!(read_watermark(&mark).unwrap() >= events.len() as u64);
+            assert!(crate::watermark::read(&mark).unwrap() >= events.len() as u64);
             drop(detection);
         }
     }

@@ -22,5 +22,6 @@ pub mod serve;
 pub mod session;
 pub mod tls;
 pub mod views;
+pub mod watermark;
 
 pub use config::Config;

@@ -222,10 +222,10 @@ pub async fn run(config: Config, on_listening: impl FnOnce(SocketAddr)) -> Resul
             alerts: None,
         };
         let (cfg, l) = (config.alerts.clone(), Arc::clone(&ledger));
-        let handle = tokio::runtime::Handle::current();
+        let (handle, dir) = (tokio::runtime::Handle::current(), config.data_dir.clone());
         Some(
             tokio::task::spawn_blocking(move || {
-                crate::alerts::AlertStage::start(&cfg, &l, Arc::new(alerts_journal), handle)
+                crate::alerts::AlertStage::start(&cfg, &l, Arc::new(alerts_journal), handle, &dir)
             })
             .await
             .map_err(|e| ServeError::Io {
