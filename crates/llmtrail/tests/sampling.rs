@@ -91,11 +91,19 @@ fn benign_prompts_of_sampled_roles_keep_only_their_digest_and_everything_else_is
         assert!(Instant::now() < deadline, "{v}");
         std::thread::sleep(Duration::from_millis(50));
     }
-    // The injection was detected (that is why it was kept).
-    let f = server
-        .get("/api/v1/events?kind=finding&category=prompt_injection")
-        .json();
-    assert!(!f["events"].as_array().unwrap().is_empty(), "{f}");
+    // The injection was detected (that is why it was kept); its finding is appended and
+    // indexed off the request path.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let f = server
+            .get("/api/v1/events?kind=finding&category=prompt_injection")
+            .json();
+        if !f["events"].as_array().unwrap().is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{f}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     let metrics = common::agent()
         .get(format!("{}/metrics", server.url))
