@@ -40,8 +40,9 @@
 //!   [`WINDOW_REACH`] bytes long (`(\d{3}-\d{4}) (?:office|fax)` with keywords `office`,
 //!   `fax`; see `keywords::contains_keyword`) is *contained*: its window at an occurrence
 //!   covers only the matches that overlap it, which start at most the pattern's maximum
-//!   length before the occurrence ends and no later than it starts. That is the same set of
-//!   matches as above, searched in a few dozen bytes instead of a few hundred.
+//!   length before the occurrence ends and no later than it starts. A match the rule above
+//!   would report holds some occurrence, so it is still found, in a few dozen bytes instead
+//!   of a few hundred.
 //! - Rules without keywords run on the whole text, but only when a single automaton of all
 //!   their patterns (an overlapping search) says they match somewhere.
 //! - The regex dialect is the `regex` crate's, with three changes that keep the fast automata
