@@ -660,34 +660,14 @@ mod tests {
     use std::time::{Duration, Instant};
 
     use llmtrail_core::ResponseStatus;
-    use llmtrail_ledger::LedgerOptions;
-    use llmtrail_ledger::keys::Keys;
 
     use super::*;
-
-    /// A runtime for the journal, a data directory and a ledger in it.
-    fn fixture() -> (tokio::runtime::Runtime, tempfile::TempDir, Arc<Ledger>) {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
-        let tmp = tempfile::tempdir().unwrap();
-        let ledger = Arc::new(
-            Ledger::open(
-                LedgerOptions::new(tmp.path().join("ledger")),
-                Keys::generate("test").unwrap(),
-            )
-            .unwrap(),
-        );
-        (rt, tmp, ledger)
-    }
 
     /// Events that do not fit the alert queue are read back from the ledger: every leaked
     /// secret still raises its alert.
     #[test]
     fn a_burst_larger_than_the_queue_still_raises_every_alert() {
-        let (rt, tmp, ledger) = fixture();
+        let (rt, tmp, ledger) = crate::detect::tests::fixture();
         let cfg = AlertsConfig {
             queue: 1,
             ..AlertsConfig::default()
@@ -760,7 +740,7 @@ mod tests {
     /// finds the alert recorded and raises nothing again.
     #[test]
     fn events_a_stop_left_unseen_raise_their_alert_once_at_the_next_start() {
-        let (rt, tmp, ledger) = fixture();
+        let (rt, tmp, ledger) = crate::detect::tests::fixture();
         let mark = crate::watermark::path(tmp.path(), "alerts");
         let cfg = AlertsConfig::default();
         let start = || {

@@ -427,7 +427,7 @@ impl Detection {
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, reason = "tests fail loudly by design")]
-mod tests {
+pub(crate) mod tests {
     use std::collections::HashSet;
     use std::time::{Duration, Instant};
 
@@ -437,8 +437,9 @@ mod tests {
 
     use super::*;
 
-    /// A runtime for the findings' appends, a directory and a ledger in it.
-    fn fixture() -> (
+    /// A runtime for the stages' appends, a data directory and a ledger in it (also used by
+    /// the alert stage's tests).
+    pub(crate) fn fixture() -> (
         tokio::runtime::Runtime,
         tempfile::TempDir,
         Arc<llmtrail_ledger::Ledger>,
