@@ -108,6 +108,7 @@ use serde::de::value::{Error as ValueError, StrDeserializer};
 use crate::hit::{Detector, Hit, Input, Role, mask};
 use crate::keywords::{self, KeywordIndex};
 use crate::normalize::Variant;
+use crate::required::{self, Positions, Requirement};
 use crate::rules::{Examples, RawRule, RuleError, RuleFile};
 use crate::{entropy, normalize, packs, token_checks, validators};
 
@@ -203,6 +204,13 @@ struct Rule {
     /// When every match contains a keyword and is at most this long (and not longer than
     /// [`WINDOW_REACH`]): a window need only cover the matches that overlap its keyword.
     contained: Option<usize>,
+    /// Bytes every match holds (see `required.rs`): windows without them are skipped, and a
+    /// rule without keywords is searched only where they are.
+    need: Option<Requirement>,
+    /// The longest reach of its patterns: how far past its window a search may look.
+    reach: usize,
+    /// All its patterns as one automaton, when there are several.
+    any: Option<Regex>,
     keywords: Vec<String>,
     examples: Examples,
 }
@@ -218,6 +226,18 @@ impl Rule {
             FindingCategory::PromptInjection | FindingCategory::Jailbreak
         )
     }
+}
+
+/// One text's share of a pass: its windows, sorted by rule, and how far the pass has got
+/// through them.
+struct Pending<'t> {
+    text: &'t str,
+    role: Role,
+    /// (rule, earliest match start, end of the match-start range).
+    windows: Vec<(usize, usize, usize)>,
+    positions: Positions<'t>,
+    /// The first window not yet searched.
+    next: usize,
 }
 
 /// Which rules a pass runs.
@@ -263,8 +283,11 @@ pub struct Engine {
     keyword_len: Vec<usize>,
     /// For each keyword (by id in the index), the rules that listed it.
     keyword_rules: Vec<Vec<usize>>,
-    /// Rules without keywords.
+
+    /// Rules without keywords and without a [`Requirement`].
     always: Vec<usize>,
+    /// Rules without keywords whose matches hold bytes the text must have.
+    required: Vec<usize>,
     /// All patterns of the rules without keywords as one automaton, and the rule of each
     /// pattern: one pass tells which of those rules can match at all.
     always_filter: Option<(Regex, Vec<usize>)>,
@@ -278,6 +301,7 @@ impl fmt::Debug for Engine {
             .field("rules", &self.rules.len())
             .field("keywords", &self.keyword_len.len())
             .field("always", &self.always.len())
+            .field("required", &self.required.len())
             .field(
                 "detectors",
                 &self.detectors.iter().map(|d| d.name()).collect::<Vec<_>>(),
@@ -356,10 +380,15 @@ impl Engine {
         let mut keywords: Vec<String> = Vec::new();
         let mut keyword_rules: Vec<Vec<usize>> = Vec::new();
         let mut always = Vec::new();
+        let mut required = Vec::new();
         for (index, rule) in rules.iter().enumerate() {
             let words = &rule.keywords;
             if words.is_empty() {
-                always.push(index);
+                if rule.need.is_some() {
+                    required.push(index);
+                } else {
+                    always.push(index);
+                }
             }
             for word in words {
                 let key = word.to_ascii_lowercase();
@@ -373,6 +402,7 @@ impl Engine {
                 }
             }
         }
+
         let keyword_len = keywords.iter().map(String::len).collect();
         let always_filter = always_filter(&rules, &always);
         let index = KeywordIndex::new(&keywords);
@@ -383,6 +413,7 @@ impl Engine {
             keyword_len,
             keyword_rules,
             always,
+            required,
             always_filter,
             has_decoded_rules,
             detectors: Vec::new(),
@@ -403,9 +434,9 @@ impl Engine {
     /// rule id. Never panics.
     #[must_use]
     pub fn scan(&self, input: &Input<'_>) -> Vec<Hit> {
-        let mut found = Vec::new();
-        self.run(input.text, input.role, Select::All, &mut found);
-        let mut hits = resolve(found);
+        let mut found = vec![Vec::new()];
+        self.run(&[(input.text, input.role)], Select::All, &mut found);
+        let mut hits = resolve(found.pop().unwrap_or_default());
         if self.has_decoded_rules {
             let decoded = self.scan_variants(input, Select::Decoded, &hits);
             hits.extend(decoded);
@@ -420,9 +451,9 @@ impl Engine {
     /// Runs one rule alone (no detectors, no other rules to win an overlap), including its
     /// decoded-variant pass when it has one; for rule tests.
     pub(crate) fn scan_rule(&self, index: usize, input: &Input<'_>) -> Vec<Hit> {
-        let mut found = Vec::new();
-        self.run(input.text, input.role, Select::One(index), &mut found);
-        let mut hits = resolve(found);
+        let mut found = vec![Vec::new()];
+        self.run(&[(input.text, input.role)], Select::One(index), &mut found);
+        let mut hits = resolve(found.pop().unwrap_or_default());
         if self.rules.get(index).is_some_and(Rule::decoded_scan) {
             let decoded = self.scan_variants(input, Select::One(index), &hits);
             hits.extend(decoded);
@@ -446,7 +477,8 @@ impl Engine {
         self.decoded_hits(input, select, direct, normalize::variants(input.text))
     }
 
-    /// Rescans `variants` of the input and maps what they hold onto the original text.
+    /// Rescans `variants` of the input (all in one pass) and maps what they hold onto the
+    /// original text.
     fn decoded_hits(
         &self,
         input: &Input<'_>,
@@ -455,18 +487,24 @@ impl Engine {
         variants: Vec<Variant>,
     ) -> Vec<Hit> {
         let text = input.text;
+        let variants: Vec<Variant> = variants
+            .into_iter()
+            .filter(|v| {
+                v.start < v.end
+                    && v.end <= text.len()
+                    && text.is_char_boundary(v.start)
+                    && text.is_char_boundary(v.end)
+            })
+            .collect();
+        let texts: Vec<(&str, Role)> = variants
+            .iter()
+            .map(|v| (v.text.as_str(), input.role))
+            .collect();
+        let mut inner: Vec<Vec<(usize, Hit)>> = texts.iter().map(|_| Vec::new()).collect();
+        self.run(&texts, select, &mut inner);
         let mut found = Vec::new();
-        for variant in variants {
+        for (variant, inner) in variants.iter().zip(inner) {
             let (start, end) = (variant.start, variant.end);
-            if start >= end
-                || end > text.len()
-                || !text.is_char_boundary(start)
-                || !text.is_char_boundary(end)
-            {
-                continue;
-            }
-            let mut inner = Vec::new();
-            self.run(&variant.text, input.role, select, &mut inner);
             for (rule, mut hit) in inner {
                 let seen = direct
                     .iter()
@@ -485,11 +523,30 @@ impl Engine {
         resolve(found)
     }
 
-    /// The keyword pass and the rules' regexes over `text`; appends unresolved hits.
-    fn run(&self, text: &str, role: Role, select: Select, out: &mut Vec<(usize, Hit)>) {
+    /// The keyword pass and the rules' regexes over each text; appends each text's
+    /// unresolved hits to its `outs` entry. Each rule runs over every text in turn (the
+    /// decoded variants of one input are searched together).
+    fn run(&self, texts: &[(&str, Role)], select: Select, outs: &mut [Vec<(usize, Hit)>]) {
+        let mut pending: Vec<Pending<'_>> = texts
+            .iter()
+            .map(|&(text, role)| self.prepare(text, role, select))
+            .collect();
+        let mut merged: Vec<(usize, usize)> = Vec::new();
+        for index in 0..self.rules.len() {
+            for (p, out) in pending.iter_mut().zip(outs.iter_mut()) {
+                if p.windows.get(p.next).is_some_and(|w| w.0 == index) {
+                    self.run_pending(index, p, &mut merged, out);
+                }
+            }
+        }
+    }
+
+    /// The keyword pass over `text`: every rule's windows, before any regex runs.
+    fn prepare<'t>(&self, text: &'t str, role: Role, select: Select) -> Pending<'t> {
         // (rule, earliest match start, end of the match-start range); an anchored rule's
         // window is the keyword's start, twice.
         let mut windows: Vec<(usize, usize, usize)> = Vec::new();
+        let mut positions = Positions::new(text);
         self.keywords.find(text, |at, keyword| {
             for &index in &self.keyword_rules[keyword] {
                 let rule = &self.rules[index];
@@ -529,24 +586,59 @@ impl Engine {
             }
             _ => self.always.iter().copied().for_each(push_always),
         }
+        let mut spans = Vec::new();
+        for &index in &self.required {
+            let rule = &self.rules[index];
+            if let Some(need) = &rule.need
+                && select.wants(index, rule)
+                && rule.runs_on(role)
+            {
+                spans.clear();
+                positions.windows(need, &mut spans);
+                windows.extend(spans.iter().map(|&(start, end)| (index, start, end)));
+            }
+        }
         windows.sort_unstable();
         windows.dedup();
-        let mut merged: Vec<(usize, usize)> = Vec::new();
-        let mut i = 0;
-        while i < windows.len() {
-            let index = windows[i].0;
-            let anchored = self.rules[index].anchored;
-            merged.clear();
-            while i < windows.len() && windows[i].0 == index {
-                let (_, start, end) = windows[i];
-                match merged.last_mut() {
-                    Some(last) if !anchored && start <= last.1 => last.1 = last.1.max(end),
-                    _ => merged.push((start, end)),
-                }
-                i += 1;
-            }
-            self.run_rule(index, text, role, &merged, out);
+        Pending {
+            text,
+            role,
+            windows,
+            positions,
+            next: 0,
         }
+    }
+
+    /// Runs rule `index` on its windows in `p` (the next ones there), and moves past them.
+    fn run_pending(
+        &self,
+        index: usize,
+        p: &mut Pending<'_>,
+        merged: &mut Vec<(usize, usize)>,
+        out: &mut Vec<(usize, Hit)>,
+    ) {
+        let text = p.text;
+        let rule = &self.rules[index];
+        let anchored = rule.anchored;
+        merged.clear();
+        while let Some(&(_, start, end)) = p.windows.get(p.next).filter(|w| w.0 == index) {
+            match merged.last_mut() {
+                Some(last) if !anchored && start <= last.1 => last.1 = last.1.max(end),
+                _ => merged.push((start, end)),
+            }
+            p.next += 1;
+        }
+        if let Some(need) = &rule.need
+            && !anchored
+        {
+            // Skip the windows whose search span cannot hold a match.
+            let positions = &mut p.positions;
+            merged.retain(|&(start, end)| {
+                let limit = end.saturating_add(rule.reach).min(text.len());
+                positions.holds(need, start..limit)
+            });
+        }
+        self.run_rule(index, text, p.role, merged, out);
     }
 
     fn run_rule(
@@ -558,6 +650,35 @@ impl Engine {
         out: &mut Vec<(usize, Hit)>,
     ) {
         let rule = &self.rules[index];
+        // A rule of several patterns: one search of them all first says which windows can
+        // match at all.
+        let kept;
+        let windows = match &rule.any {
+            None => windows,
+            Some(any) => {
+                kept = windows
+                    .iter()
+                    .copied()
+                    .filter(|&(start, end)| {
+                        let from = floor_boundary(text, start);
+                        let limit = ceil_boundary(text, end.saturating_add(rule.reach));
+                        let span = regex_automata::Input::new(text)
+                            .range(from..limit)
+                            .anchored(if rule.anchored {
+                                Anchored::Yes
+                            } else {
+                                Anchored::No
+                            })
+                            .earliest(true);
+                        any.search_half(&span).is_some()
+                    })
+                    .collect::<Vec<_>>();
+                &kept[..]
+            }
+        };
+        if windows.is_empty() {
+            return;
+        }
         for pattern in &rule.patterns {
             // The finding is the whole match for most rules: then no capture engine runs.
             let groups = rule.group != 0;
@@ -914,6 +1035,7 @@ fn compile_rule(file: &Path, raw: RawRule) -> Result<Rule, RuleError> {
     } else {
         WINDOW_REACH
     };
+    let need = required::choose(&hirs, longest);
     let patterns: Vec<Pattern> = compiled
         .into_iter()
         .map(|(re, hir, max_len)| Pattern {
@@ -922,6 +1044,16 @@ fn compile_rule(file: &Path, raw: RawRule) -> Result<Rule, RuleError> {
             reach: max_len.map_or(cap, |n| n.min(cap)),
         })
         .collect();
+    let reach = patterns.iter().map(|p| p.reach).max().unwrap_or(0);
+    let any = if hirs.len() > 1 {
+        Some(
+            Regex::builder()
+                .build_many_from_hir(&hirs)
+                .map_err(|e| fail(format!("the patterns do not compile together: {e}")))?,
+        )
+    } else {
+        None
+    };
     if let Some(name) = &raw.validator
         && token_checks::check(name, "").is_none()
         && validators::check(name, "").is_none()
@@ -1010,6 +1142,9 @@ fn compile_rule(file: &Path, raw: RawRule) -> Result<Rule, RuleError> {
         fwd: NEAR.max(context_window),
         anchored,
         contained,
+        need,
+        reach,
+        any,
         keywords: raw.keywords.clone(),
         examples: raw.examples.clone(),
     })
@@ -1769,6 +1904,66 @@ validator = "luhn"
         fn scan_of_rule_like_text_never_panics(text in fragments()) {
             let hits = user(&text);
             assert_valid(&text, &hits);
+        }
+    }
+
+    /// Text thick with digits, separators and personal-data shapes.
+    fn pii_like() -> impl Strategy<Value = String> {
+        let pieces = prop_oneof![
+            Just("+1 415 555 0137".to_owned()),
+            Just("(415) 555-0137".to_owned()),
+            Just("4111 1111 1111 1111".to_owned()),
+            Just("DE89 3704 0044 0532 0130 00".to_owned()),
+            Just("GB82WEST12345698765432".to_owned()),
+            Just("536-22-8150".to_owned()),
+            Just("jane.doe@example.org".to_owned()),
+            Just("https://u:p@h.example.com/".to_owned()),
+            Just("fe80::1ff:fe23:4567:890a".to_owned()),
+            Just("192.168.10.1".to_owned()),
+            Just("020 7946 0958".to_owned()),
+            Just("06 12 34 56 78".to_owned()),
+            "[0-9 .:@+()/-]{1,14}",
+            "[A-Za-z]{1,8}",
+            "[A-Z0-9]{1,6}",
+            " ",
+        ];
+        prop::collection::vec(pieces, 0..40).prop_map(|v| v.concat())
+    }
+
+    /// What running every pattern of rule `index` over the whole text finds, resolved as
+    /// the engine resolves a rule's own hits.
+    fn whole_text(e: &Engine, index: usize, text: &str) -> Vec<(usize, usize)> {
+        let rule = &e.rules[index];
+        let mut found = Vec::new();
+        for pattern in &rule.patterns {
+            for caps in pattern.re.captures_iter(text) {
+                let Some(m) = caps.get_match() else { continue };
+                let value = caps.get_group(rule.group).map_or(0..0, |g| g.range());
+                if let Some(hit) = e.check(rule, text, Role::User, m.start(), value) {
+                    found.push((index, hit));
+                }
+            }
+        }
+        let mut spans: Vec<(usize, usize)> =
+            resolve(found).iter().map(|h| (h.start, h.end)).collect();
+        spans.sort_unstable();
+        spans
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        /// The spans a rule without keywords searches (where its required bytes are) lose
+        /// nothing a search of the whole text finds.
+        #[test]
+        fn rules_without_keywords_find_what_a_whole_text_search_finds(text in pii_like()) {
+            let e = builtin();
+            let input = Input { text: &text, role: Role::User };
+            for index in e.required.iter().chain(&e.always).copied() {
+                let got: Vec<(usize, usize)> =
+                    e.scan_rule(index, &input).iter().map(|h| (h.start, h.end)).collect();
+                prop_assert_eq!(got, whole_text(e, index, &text), "{}", e.rules[index].info.id);
+            }
         }
     }
 }

@@ -18,6 +18,7 @@ mod keywords;
 pub mod leak;
 pub mod normalize;
 pub mod packs;
+mod required;
 pub mod rules;
 pub mod test_rules;
 pub mod token_checks;
