@@ -306,15 +306,29 @@ impl KeywordIndex {
             state = self.first_pair_lane(*a, *b);
         }
         // The hot loop: two independent table loads, a shift and two ors per byte; the rare
-        // surviving positions are handled out of line.
-        for (q, three) in bytes.windows(3).enumerate() {
-            let folded = u32::from_le_bytes([three[0], three[1], three[2], 0]) | 0x0020_2020;
-            state = state >> 8
-                | self.shift_or[hash_trigram(folded)]
+        // surviving positions are handled out of line. Eight bytes are loaded (and folded)
+        // at once for four positions.
+        let mut step = |q: usize, folded: u32, state: &mut u64| {
+            *state = *state >> 8
+                | self.shift_or[hash_trigram(folded & 0x00ff_ffff)]
                 | u64::from(self.first_pair[hash_pair((folded >> 8) as u16)]) << 48;
-            if state & 0xff != 0xff && q >= 5 {
+            if *state & 0xff != 0xff && q >= 5 {
                 self.candidate(bytes, q - 5, &mut found);
             }
+        };
+        let mut q = 0;
+        while let Some(eight) = bytes.get(q..q + 8) {
+            let word =
+                u64::from_le_bytes(eight.try_into().unwrap_or_default()) | 0x2020_2020_2020_2020;
+            step(q, word as u32, &mut state);
+            step(q + 1, (word >> 8) as u32, &mut state);
+            step(q + 2, (word >> 16) as u32, &mut state);
+            step(q + 3, (word >> 24) as u32, &mut state);
+            q += 4;
+        }
+        for (i, three) in bytes[q..].windows(3).enumerate() {
+            let folded = u32::from_le_bytes([three[0], three[1], three[2], 0]) | 0x0020_2020;
+            step(q + i, folded, &mut state);
         }
         // The last seven positions (or all of a short text): no pairs past the end.
         let first = bytes.len().saturating_sub(7);

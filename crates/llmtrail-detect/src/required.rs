@@ -245,11 +245,17 @@ impl<'t> Positions<'t> {
             return;
         };
         let first = out.len();
-        for i in 0..=list.len() - k {
+        let mut i = 0;
+        while i + k <= list.len() {
             let (lo, hi) = (list[i], list[i + k - 1]);
             if hi - lo >= longest {
+                // No run starting at or before the first byte within `longest` of `hi`
+                // can be short enough either (its k-th byte is at or past `hi`): skip to it.
+                let next = i + 1 + list[i + 1..].partition_point(|&p| p + longest <= hi);
+                i = next.max(i + 1);
                 continue;
             }
+            i += 1;
             // A match holding list[i..i + k] starts at or before `lo` and ends after `hi`.
             let start = (hi + 1).saturating_sub(longest);
             let end = lo + 1;
