@@ -6,9 +6,12 @@
 //! 1. One pass over the text finds every occurrence of every rule's keywords (ASCII
 //!    case-insensitively; `keywords.rs` explains why it is not an Aho-Corasick
 //!    automaton). Each occurrence opens a *window* for the rules that listed that keyword.
-//!    Rules without keywords get one window over the whole text when they can match at all
-//!    (keep them few: each costs a regex pass).
-//! 2. For each rule with windows, its regexes run on a bounded span around each window (the
+//!    Rules without keywords get windows where the bytes their matches need are
+//!    (`required.rs`: ten digits within twenty bytes for a phone number, an `@` for an
+//!    e-mail address), or one window over the whole text when no such bytes can be named.
+//! 2. A window whose span lacks the bytes every match of its rule holds is dropped; a rule
+//!    of several patterns first searches each window with all of them as one automaton.
+//!    Then each rule's regexes run on a bounded span around each window (the
 //!    `regex-automata` engines: finite automata, no backtracking), or, for an *anchored*
 //!    rule, once at each keyword. Look-around such as `\b` sees the text outside the span,
 //!    so a bounded search finds what a search of the whole text finds for matches that start
@@ -43,8 +46,14 @@
 //!   length before the occurrence ends and no later than it starts. A match the rule above
 //!   would report holds some occurrence, so it is still found, in a few dozen bytes instead
 //!   of a few hundred.
-//! - Rules without keywords run on the whole text, but only when a single automaton of all
-//!   their patterns (an overlapping search) says they match somewhere.
+//! - Rules without keywords find what a search of the whole text finds. When every match
+//!   holds at least `k` bytes of one class (the digits, `@`, `:`, …; chosen per rule by how
+//!   rare the bytes are) and is at most `L` bytes long, only spans where `k` such bytes lie
+//!   within `L` bytes are searched; when the length is unbounded, the whole text is searched
+//!   if it holds `k` of them. Rules for which no class can be named run on every text,
+//!   gated by one automaton of all their patterns (an overlapping search).
+//! - Skipping a window for lack of required bytes, and a multi-pattern rule's combined
+//!   pre-search, never lose a match the window search would report.
 //! - The regex dialect is the `regex` crate's, with three changes that keep the fast automata
 //!   fast (Unicode's own classes have hundreds of ranges, and a Unicode `\b` next to
 //!   non-ASCII text makes the lazy DFA hand the search to a much slower engine): `\b` and the
@@ -73,7 +82,9 @@
 //!   pattern's size.
 //! - Prefer specific keywords: a common word (`it`, `show`, `token`) or a two-letter one
 //!   (`ai` also occurs in `said`) makes an unanchored rule search most of the text.
-//! - Avoid rules without keywords: each is a full regex pass over every text it can match.
+//! - A rule without keywords is cheap when its matches need rare bytes (an `@`, several
+//!   digits close together): only the spans holding them are searched. Without such bytes it
+//!   is a full regex pass over every text.
 //!
 //! # Roles
 //!
