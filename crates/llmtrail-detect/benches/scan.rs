@@ -2,13 +2,16 @@
 //! invisible-text detectors, as `llmtrail scan` runs it) on a generated mixed-prose corpus.
 //!
 //! `cargo bench -p llmtrail-detect --bench scan [-- MEGABYTES] [--write-corpus PATH]
-//! [--corpus PATH] [--documents-only]`
+//! [--corpus PATH] [--documents-only] [--instructions]`
 //!
 //! - `--write-corpus PATH` writes the generated documents to PATH as JSON lines
 //!   `{"id", "text", "role"}` (the input of `llmtrail scan --jsonl`), so that other tools can be
 //!   measured on the same text (`bench/detectors.sh`);
 //! - `--corpus PATH` measures on the documents of such a file instead of generating them;
-//! - `--documents-only` runs only the `documents` case.
+//! - `--documents-only` runs only the `documents` case;
+//! - `--instructions` scans the documents twice, then once more inside `measured_pass`, and
+//!   prints no figure: for counting instructions with callgrind, which does not drift as
+//!   wall-clock time does on a shared machine (`bench/scan_instructions.sh`).
 //!
 //! The corpus is deterministic (a fixed-seed generator): English-like sentences from a word
 //! list, code snippets, configuration lines and JSON, cut into documents of 256 bytes to
@@ -86,6 +89,17 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
     let bytes = corpus.text.len();
 
+    if args.instructions {
+        // Two passes build the lazy DFAs; the third runs inside `measured_pass`, which
+        // callgrind is told to count (bench/scan_instructions.sh).
+        let warm = scan_documents(&engine, &corpus) + scan_documents(&engine, &corpus);
+        let hits = measured_pass(&engine, &corpus);
+        println!(
+            "instructions mode: {warm} hits in the warm-up passes, {hits} in the measured one"
+        );
+        return Ok(());
+    }
+
     let mut hits = 0;
     let best = best_of(RUNS, || {
         hits = 0;
@@ -141,7 +155,31 @@ fn default_engine() -> Result<Engine, Box<dyn Error>> {
     Ok(engine)
 }
 
+/// `Engine::scan` on each document in turn; the number of hits.
+fn scan_documents(engine: &Engine, corpus: &Corpus) -> usize {
+    corpus
+        .documents
+        .iter()
+        .map(|&(start, end)| {
+            let text = &corpus.text[start..end];
+            black_box(engine.scan(&Input {
+                text,
+                role: Role::User,
+            }))
+            .len()
+        })
+        .sum()
+}
+
+/// The pass `--instructions` measures: its own function, so that callgrind can count it
+/// alone (`--toggle-collect=*measured_pass*`).
+#[inline(never)]
+fn measured_pass(engine: &Engine, corpus: &Corpus) -> usize {
+    black_box(scan_documents(engine, black_box(corpus)))
+}
+
 struct Args {
+    instructions: bool,
     megabytes: usize,
     write_corpus: Option<PathBuf>,
     corpus: Option<PathBuf>,
@@ -151,6 +189,7 @@ struct Args {
 impl Args {
     fn parse() -> Result<Args, Box<dyn Error>> {
         let mut args = Args {
+            instructions: false,
             megabytes: DEFAULT_MB,
             write_corpus: None,
             corpus: None,
@@ -174,6 +213,7 @@ impl Args {
                     )
                 }
                 "--documents-only" => args.documents_only = true,
+                "--instructions" => args.instructions = true,
                 // `cargo bench` passes `--bench`; a bare number is the corpus size in MB.
                 _ => {
                     if let Ok(n) = arg.parse() {
