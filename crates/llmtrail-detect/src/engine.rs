@@ -1046,7 +1046,8 @@ fn compile_rule(file: &Path, raw: RawRule) -> Result<Rule, RuleError> {
     } else {
         WINDOW_REACH
     };
-    let need = required::choose(&hirs, longest);
+    // A bounded length past MAX_REACH is searched as an unbounded one (the whole text).
+    let need = required::choose(&hirs, longest.filter(|&n| n <= MAX_REACH));
     let patterns: Vec<Pattern> = compiled
         .into_iter()
         .map(|(re, hir, max_len)| Pattern {

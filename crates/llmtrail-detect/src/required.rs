@@ -18,9 +18,10 @@
 use memchr::memchr_iter;
 use regex_syntax::hir::{Class, Hir, HirKind};
 
-/// The byte classes a requirement can be about: the ASCII digits, then single punctuation
-/// bytes, each with a rough share of the bytes of ordinary prose, code and configuration
-/// (used only to pick the most selective class for a rule).
+/// The byte classes a requirement can be about: the ASCII digits, `[A-Z0-9]` (only counted in
+/// a span, as a second test), then single punctuation bytes, each with a rough share of the
+/// bytes of ordinary prose, code and configuration (used only to pick the most selective
+/// class for a rule).
 const CLASSES: &[(Kind, f64)] = &[
     (Kind::Digits, 0.03),
     (Kind::UpperDigits, 0.06),
