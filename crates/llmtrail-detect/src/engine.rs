@@ -294,7 +294,6 @@ pub struct Engine {
     keyword_len: Vec<usize>,
     /// For each keyword (by id in the index), the rules that listed it.
     keyword_rules: Vec<Vec<usize>>,
-
     /// Rules without keywords and without a [`Requirement`].
     always: Vec<usize>,
     /// Rules without keywords whose matches hold bytes the text must have.
@@ -413,7 +412,6 @@ impl Engine {
                 }
             }
         }
-
         let keyword_len = keywords.iter().map(String::len).collect();
         let always_filter = always_filter(&rules, &always);
         let index = KeywordIndex::new(&keywords);
