@@ -376,26 +376,39 @@ mod tests {
         assert_eq!(digits(b"/:09"), [2, 3]);
     }
 
+    /// Checks that every match of `pattern` in `text` starts inside one of the windows its
+    /// requirement gives and holds what the requirement asks; returns the requirement and
+    /// the windows.
+    fn check_windows(
+        pattern: &str,
+        text: &str,
+    ) -> Result<(Requirement, Vec<(usize, usize)>), TestCaseError> {
+        let h = hir(pattern);
+        let longest = h.properties().maximum_len();
+        let need = choose(&[h], longest).expect("a requirement");
+        let mut positions = Positions::new(text);
+        let mut windows = Vec::new();
+        positions.windows(&need, &mut windows);
+        let re = regex::Regex::new(pattern).expect("compiles");
+        for m in re.find_iter(text) {
+            prop_assert!(
+                windows
+                    .iter()
+                    .any(|&(s, e)| s <= m.start() && m.start() < e),
+                "{m:?} outside {windows:?}"
+            );
+            prop_assert!(positions.holds(&need, m.range()));
+        }
+        Ok((need, windows))
+    }
+
     proptest! {
         /// Every match of the pattern starts inside a window and ends within its longest
         /// match of the window's end.
         #[test]
         fn windows_cover_every_match(text in "[0-9a -]{0,200}") {
             let pattern = r"\b[0-9]{3}-[0-9]{2}-[0-9]{4}\b|[0-9]{2} [0-9]{2}";
-            let h = hir(pattern);
-            let longest = h.properties().maximum_len();
-            let need = choose(&[h], longest).expect("digits");
-            let mut positions = Positions::new(&text);
-            let mut windows = Vec::new();
-            positions.windows(&need, &mut windows);
-            let re = regex::Regex::new(pattern).expect("compiles");
-            for m in re.find_iter(&text) {
-                prop_assert!(
-                    windows.iter().any(|&(s, e)| s <= m.start() && m.start() < e),
-                    "{m:?} outside {windows:?}"
-                );
-                prop_assert!(positions.holds(&need, m.range()));
-            }
+            let (_, windows) = check_windows(pattern, &text)?;
             prop_assert!(windows.windows(2).all(|w| w[0].1 < w[1].0));
         }
 
@@ -404,21 +417,8 @@ mod tests {
         #[test]
         fn windows_with_a_counted_class_cover_every_match(text in "[0-9A-Da-d ]{0,200}") {
             let pattern = r"\b[A-D]{2}[0-9]{2}(?: ?[A-D0-9]{4}){2,3}\b";
-            let h = hir(pattern);
-            let longest = h.properties().maximum_len();
-            let need = choose(&[h], longest).expect("digits");
+            let (need, _) = check_windows(pattern, &text)?;
             prop_assert!(need.also.is_some());
-            let mut positions = Positions::new(&text);
-            let mut windows = Vec::new();
-            positions.windows(&need, &mut windows);
-            let re = regex::Regex::new(pattern).expect("compiles");
-            for m in re.find_iter(&text) {
-                prop_assert!(
-                    windows.iter().any(|&(s, e)| s <= m.start() && m.start() < e),
-                    "{m:?} outside {windows:?}"
-                );
-                prop_assert!(positions.holds(&need, m.range()));
-            }
         }
     }
 }
