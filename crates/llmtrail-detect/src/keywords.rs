@@ -589,6 +589,21 @@ fn prefixes(hir: &Hir) -> Prefixes {
     }
 }
 
+/// Whether `f` holds for every range of the class, as code points (Unicode classes) or byte
+/// values (byte classes), in order; stops at the first range it rejects.
+pub(crate) fn all_ranges(class: &Class, mut f: impl FnMut(u32, u32) -> bool) -> bool {
+    match class {
+        Class::Unicode(c) => c
+            .ranges()
+            .iter()
+            .all(|r| f(u32::from(r.start()), u32::from(r.end()))),
+        Class::Bytes(c) => c
+            .ranges()
+            .iter()
+            .all(|r| f(u32::from(r.start()), u32::from(r.end()))),
+    }
+}
+
 /// The lowercased ASCII bytes a class matches, when there are at most [`MAX_CLASS`].
 fn class_bytes(class: &Class) -> Option<Vec<u8>> {
     let mut out: Vec<u8> = Vec::new();
@@ -604,16 +619,7 @@ fn class_bytes(class: &Class) -> Option<Vec<u8>> {
         }
         true
     };
-    let fits = match class {
-        Class::Unicode(c) => c
-            .ranges()
-            .iter()
-            .all(|r| add(u32::from(r.start()), u32::from(r.end()))),
-        Class::Bytes(c) => c
-            .ranges()
-            .iter()
-            .all(|r| add(u32::from(r.start()), u32::from(r.end()))),
-    };
+    let fits = all_ranges(class, &mut add);
     (fits && !out.is_empty()).then_some(out)
 }
 

@@ -179,17 +179,9 @@ fn min_count(hir: &Hir, kind: Kind) -> usize {
 
 /// Whether every character the class matches is one byte of `kind`.
 fn class_within(class: &Class, kind: Kind) -> bool {
-    let within = |lo: u32, hi: u32| hi <= 0x7f && (lo..=hi).all(|b| kind.has(b as u8));
-    match class {
-        Class::Unicode(c) => c
-            .ranges()
-            .iter()
-            .all(|r| within(u32::from(r.start()), u32::from(r.end()))),
-        Class::Bytes(c) => c
-            .ranges()
-            .iter()
-            .all(|r| within(u32::from(r.start()), u32::from(r.end()))),
-    }
+    crate::keywords::all_ranges(class, |lo, hi| {
+        hi <= 0x7f && (lo..=hi).all(|b| kind.has(b as u8))
+    })
 }
 
 /// The positions of each class's bytes in one text, found the first time a rule asks.
